@@ -1,0 +1,46 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Every Swift target: Swift 6 language mode (the tools-version default), warnings are errors,
+// and the strict upcoming features STYLE.md asks for.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
+]
+
+// Module line (shared/DESIGN.md §3): a module imports only modules to its left.
+//   CZlib, CCrypto ─▶ SluiceSupport ─▶ SluiceStreams ─▶ SluicePipelines ─▶ SluiceServer ─▶ SluiceCLI ─▶ sluice
+// SluicePipelines and SluiceServer join the line when they have content (issues 3 and 4).
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v15)],  // only matters off Linux: Synchronization.Mutex needs macOS 15
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "SluiceSupport", dependencies: ["CZlib", "CCrypto"], swiftSettings: swiftSettings),
+        .target(name: "SluiceStreams", dependencies: ["SluiceSupport"], swiftSettings: swiftSettings),
+        .target(name: "SluiceCLI", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+
+        .target(
+            name: "SluiceTestSupport", dependencies: ["SluiceSupport"],
+            path: "Tests/SluiceTestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceSupportTests", dependencies: ["SluiceSupport", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceStreamsTests", dependencies: ["SluiceStreams", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceStreams", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+    ]
+)

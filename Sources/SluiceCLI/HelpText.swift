@@ -1,0 +1,73 @@
+/// Help text of every command, printed by `--help` (golden-tested).
+enum HelpText {
+    static let root = """
+        sluice: a Kinesis-compatible durable stream core with Firehose-style delivery.
+
+        Usage: sluice <command> [options]
+
+        Commands:
+          streams create NAME   Create a stream.
+          streams list          List streams.
+          streams describe NAME Describe a stream and its shards.
+          streams delete NAME   Delete a stream and all its records.
+          put STREAM            Append records to a stream.
+          get STREAM            Print records of a stream.
+          help [COMMAND]        Show help for a command.
+
+        Every command takes --data-dir DIR (default ./data).
+        Run 'sluice <command> --help' for the options of a command.
+        """
+
+    static let streams = """
+        Usage: sluice streams <create|list|describe|delete> [options]
+
+        Manage streams in a data directory.
+
+          sluice streams create NAME [--shards N]
+          sluice streams list
+          sluice streams describe NAME [--json]
+          sluice streams delete NAME
+
+        Options:
+          --data-dir DIR   Data directory (default ./data).
+          --shards N       Shards of a new stream, 1 to the shard limit (default 1).
+          --json           Print the description as JSON.
+          -h, --help       Show this help.
+        """
+
+    static let put = """
+        Usage: sluice put STREAM --partition-key KEY [DATA | --file PATH] [options]
+
+        Append records to STREAM. With DATA, appends one record holding DATA. With --file,
+        appends one record holding the file's bytes. With neither, reads standard input and
+        appends one record per line (without its newline), in batches of up to 500.
+
+        Prints one line per record once it is durable: '<shardId> <sequenceNumber>'.
+
+        Options:
+          --partition-key KEY      Partition key, 1 to 256 characters (required).
+          --explicit-hash-key N    Route by this hash key (0 to 2^128-1) instead of the key's MD5.
+          --file PATH              Append the file's contents as one record.
+          --durability POLICY      always (default: fsync before acknowledging), interval:MS, or never.
+          --data-dir DIR           Data directory (default ./data).
+          -h, --help               Show this help.
+        """
+
+    static let get = """
+        Usage: sluice get STREAM [--shard ID] [--from POSITION] [--limit N] [--json]
+
+        Print the records of STREAM, one per line, oldest first. Without --shard, reads every
+        shard in shard order (parents before their children) up to the newest record.
+
+        Options:
+          --shard ID          Only this shard (shardId-000000000000, or just 0).
+          --from POSITION     trim-horizon (default), latest, at-timestamp:T (T is ISO 8601 such
+                              as 2026-11-21T10:00:00Z, or epoch seconds), at-sequence:N,
+                              or after-sequence:N.
+          --limit N           Print at most N records (default: all).
+          --json              One JSON object per line: shardId, sequenceNumber, partitionKey,
+                              approximateArrivalTimestamp and data (base64).
+          --data-dir DIR      Data directory (default ./data).
+          -h, --help          Show this help.
+        """
+}

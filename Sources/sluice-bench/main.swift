@@ -1,0 +1,60 @@
+import Foundation
+import SluiceStreams
+import SluiceSupport
+
+// sluice-bench: performance scenarios for Sluice, one JSON object per result line.
+//
+//   swift run -c release sluice-bench log-append [--seconds S] [--batch N] [--shards N] [--threads 1,4,16]
+//   swift run -c release sluice-bench log-read [--mb N] [--shards N]
+//
+// Figures depend on the machine; compare ratios from one run.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
+    print("usage: sluice-bench <log-append|log-read> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--mb N] [--data-dir DIR]")
+    exit(64)
+}
+
+var options: [String: String] = [:]
+var index = 1
+while index < arguments.count {
+    let name = arguments[index]
+    guard name.hasPrefix("--"), index + 1 < arguments.count else {
+        FileHandle.standardError.write(Data("error: expected --option VALUE pairs after the scenario; got '\(name)'\n".utf8))
+        exit(64)
+    }
+    options[String(name.dropFirst(2))] = arguments[index + 1]
+    index += 2
+}
+
+func option(_ name: String, _ fallback: Int, in options: [String: String]) -> Int {
+    guard let text = options[name] else { return fallback }
+    guard let value = Int(text), value > 0 else {
+        FileHandle.standardError.write(Data("error: --\(name) must be a positive whole number; got '\(text)'\n".utf8))
+        exit(64)
+    }
+    return value
+}
+
+let benchmark = LogBenchmark(
+    baseDirectory: options["data-dir"] ?? NSTemporaryDirectory(),
+    seconds: option("seconds", 3, in: options), batch: option("batch", 500, in: options), shards: option("shards", 1, in: options),
+    recordBytes: option("record-bytes", 1024, in: options))
+
+do {
+    switch scenario {
+    case "log-append":
+        let threads = (options["threads"] ?? "1,4,16").split(separator: ",").compactMap { Int($0) }
+        for count in threads {
+            print(try benchmark.append(threads: count).json)
+        }
+    case "log-read":
+        print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
+    default:
+        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append or log-read\n".utf8))
+        exit(64)
+    }
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
