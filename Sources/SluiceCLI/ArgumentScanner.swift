@@ -9,7 +9,8 @@ package struct UsageError: Error, Sendable, Equatable {
 
 /// Splits command-line arguments into positionals, options with values and flags.
 ///
-/// `--name value` and `--name=value` are both accepted; `--` ends option parsing.
+/// `--name value` and `--name=value` are both accepted; `--` ends option parsing. A value that
+/// starts with `--` must use the `--name=value` form.
 struct ArgumentScanner {
     var positionals: [String] = []
     var options: [String: String] = [:]
@@ -50,7 +51,7 @@ struct ArgumentScanner {
                 if let inlineValue {
                     options[name] = inlineValue
                 } else {
-                    guard index < arguments.count else {
+                    guard index < arguments.count, !arguments[index].hasPrefix("--") else {
                         throw UsageError("option '--\(name)' of '\(command)' needs a value, for example '--\(name) VALUE'.")
                     }
                     options[name] = arguments[index]

@@ -73,6 +73,12 @@ enum SegmentFile {
         return UInt32(name.prefix(10))
     }
 
+    /// The segment number of a summary file name like `0000000042.idx`.
+    static func number(ofIndexFile name: String) -> UInt32? {
+        guard name.hasSuffix(".idx"), name.utf8.count == 14 else { return nil }
+        return UInt32(name.prefix(10))
+    }
+
     private static func pad(_ number: UInt32) -> String {
         let digits = String(number)
         return String(repeating: "0", count: max(0, 10 - digits.count)) + digits

@@ -89,52 +89,64 @@ final class Shard: Sendable {
 
     /// Opens (or creates) a shard directory and recovers it.
     ///
-    /// Segments with a valid `.idx` are trusted. Every other segment is scanned frame by frame;
-    /// at the first torn or corrupt frame the segment is cut there and every later segment is
-    /// removed, so what remains is an exact prefix of what was written. An open shard then starts
-    /// a new segment, so sequence numbers handed out before a crash are never handed out again.
+    /// Invariant kept while running: a segment that is sealed gets a durable `.idx` summary in the
+    /// same group sync that makes anything after it durable, so only segments after the last
+    /// acknowledged record can lack one. On open, segments with a valid `.idx` are trusted; every
+    /// other segment is scanned frame by frame, and at the first torn or corrupt frame the log is
+    /// cut: that segment is truncated there and every later segment removed. What remains is an
+    /// exact prefix of what was written, holding every acknowledged record. An open shard then
+    /// starts a new segment numbered above every segment file seen, made durable before anything
+    /// is removed, so sequence numbers handed out before a crash are never handed out again.
     static func open(
         directory: String, index: Int, incarnation: UInt32, closed: Bool, settings: ShardSettings
     ) throws(StreamError) -> Shard {
         let fs = settings.fileSystem
         let logger = settings.logger.with("shard", ShardID.format(index))
         do throws(SystemError) {
-            try fs.createDirectory(directory)
+            if !fs.isDirectory(directory) {
+                try fs.createDirectory(directory)
+                try fs.synchronizeDirectory(containing: directory)
+            }
             let names = try fs.contentsOfDirectory(directory)
             let numbers = names.compactMap(SegmentFile.number(ofSegmentFile:)).sorted()
+            // The high-water mark: above every segment or summary file present, so a number is
+            // never handed out twice even if an earlier open stopped half-way.
+            let highest = max(numbers.last ?? 0, names.compactMap(SegmentFile.number(ofIndexFile:)).max() ?? 0)
+            // Pass 1 (read-only): what is trusted, what is scanned, where the log is cut.
             var segments: [Segment] = []
+            var doomed: [UInt32] = []
+            var truncations: [(number: UInt32, end: UInt32)] = []
             var cut = false
-            var changedDirectory = false
             var lastArrival: Int64 = 0
             for number in numbers {
                 let segmentPath = directory + "/" + SegmentFile.name(number)
                 let indexPath = directory + "/" + SegmentFile.indexName(number)
                 if cut {
-                    try fs.removeFile(segmentPath)
-                    if fs.exists(indexPath) { try fs.removeFile(indexPath) }
-                    changedDirectory = true
+                    doomed.append(number)
                     continue
                 }
-                if fs.exists(indexPath), let summary = SegmentFile.decodeIndex(try fs.readFile(indexPath)),
-                    try fs.fileSize(segmentPath) >= Int64(summary.end)
-                {
-                    segments.append(
-                        Segment(
-                            number: number, path: segmentPath, writtenEnd: summary.end, durableEnd: summary.end,
-                            recordCount: summary.count, firstArrival: summary.first, lastArrival: summary.last,
-                            index: summary.index, sealed: true, indexPersisted: true))
-                    if let last = summary.last { lastArrival = max(lastArrival, last) }
-                    continue
+                if fs.exists(indexPath), let summary = SegmentFile.decodeIndex(try fs.readFile(indexPath)) {
+                    let size = try fs.fileSize(segmentPath)
+                    if size >= Int64(summary.end) {
+                        // Bytes past the summary's end were never acknowledged (a failed write
+                        // whose undo failed too); they are cut so nothing reads them.
+                        if size > Int64(summary.end) { truncations.append((number, summary.end)) }
+                        segments.append(
+                            Segment(
+                                number: number, path: segmentPath, writtenEnd: summary.end, durableEnd: summary.end,
+                                recordCount: summary.count, firstArrival: summary.first, lastArrival: summary.last,
+                                index: summary.index, sealed: true, indexPersisted: true))
+                        if let last = summary.last { lastArrival = max(lastArrival, last) }
+                        continue
+                    }
                 }
-                let handle = try fs.open(segmentPath, .readWrite)
+                let handle = try fs.open(segmentPath, .readOnly)
                 defer { handle.close() }
                 let header = try handle.read(count: Int(SegmentFile.headerSize), at: 0)
                 guard SegmentFile.isValidHeader(header, shardIndex: index, segment: number, incarnation: incarnation) else {
-                    logger.log(.warning, "removing segment with a torn or foreign header", ["path": segmentPath])
-                    try fs.removeFile(segmentPath)
-                    if fs.exists(indexPath) { try fs.removeFile(indexPath) }
+                    logger.log(.warning, "cutting the log at a segment with a torn or foreign header", ["path": segmentPath])
+                    doomed.append(number)
                     cut = true
-                    changedDirectory = true
                     continue
                 }
                 let scan = try SegmentFile.scan(
@@ -146,15 +158,7 @@ final class Shard: Sendable {
                         ["path": segmentPath, "offset": String(scan.validEnd), "reason": problem])
                     cut = true
                 }
-                if try handle.size() != Int64(scan.validEnd) {
-                    try handle.truncate(to: Int64(scan.validEnd))
-                }
-                // Bytes recovered from the page cache after a process crash may not be on the device yet.
-                try handle.synchronizeData()
-                if fs.exists(indexPath) {
-                    try fs.removeFile(indexPath)
-                    changedDirectory = true
-                }
+                if try handle.size() != Int64(scan.validEnd) { truncations.append((number, scan.validEnd)) }
                 segments.append(
                     Segment(
                         number: number, path: segmentPath, writtenEnd: scan.validEnd, durableEnd: scan.validEnd,
@@ -162,38 +166,51 @@ final class Shard: Sendable {
                         index: scan.index, sealed: true, indexPersisted: false))
                 if let last = scan.lastArrival { lastArrival = max(lastArrival, last) }
             }
-            // Segments without records serve no reader; remove them (their numbers stay used:
-            // the next segment number is above every number ever seen here).
-            let nextNumber = (numbers.last ?? 0) &+ 1
-            var kept: [Segment] = []
-            for segment in segments {
-                if segment.isEmpty {
-                    try fs.removeFile(segment.path)
-                    if fs.exists(directory + "/" + SegmentFile.indexName(segment.number)) {
-                        try fs.removeFile(directory + "/" + SegmentFile.indexName(segment.number))
-                    }
-                    changedDirectory = true
-                } else {
-                    kept.append(segment)
-                }
-            }
+            // Segments without records serve no reader.
+            for segment in segments where segment.isEmpty { doomed.append(segment.number) }
+            let kept = segments.filter { !$0.isEmpty }
             let shard = Shard(
                 index: index, incarnation: incarnation, directory: directory, settings: settings,
-                state: State(segments: kept, nextSegmentNumber: nextNumber, closed: closed, lastArrival: lastArrival))
-            // Summaries for segments that were scanned: they are durable now.
-            for segment in kept where !segment.indexPersisted {
-                shard.persistIndex(segment)
-            }
+                state: State(segments: kept, nextSegmentNumber: highest &+ 1, closed: closed, lastArrival: lastArrival))
+            // Pass 2, in an order that is safe to interrupt at any point:
+            // 1. the new active segment, numbered above every file seen, made durable;
             if !closed {
                 try shard.lock.withLock { locked throws(SystemError) in
                     try shard.startSegment(&locked.state)
                 }
-                changedDirectory = true
-            }
-            if changedDirectory {
                 try fs.synchronizeDirectory(directory)
             }
-            shard.lock.withLock { $0.state.directoryDirty = false }
+            // 2. remove what lies after the cut, and empty segments (summary first, so a summary
+            //    never outlives its segment);
+            if !doomed.isEmpty {
+                for number in doomed {
+                    let indexPath = directory + "/" + SegmentFile.indexName(number)
+                    if fs.exists(indexPath) { try fs.removeFile(indexPath) }
+                    try fs.removeFile(directory + "/" + SegmentFile.name(number))
+                }
+                try fs.synchronizeDirectory(directory)
+            }
+            // 3. cut torn tails; flush bytes recovered from the page cache after a process crash;
+            for segment in kept where !segment.indexPersisted || truncations.contains(where: { $0.number == segment.number }) {
+                let handle = try fs.open(segment.path, .readWrite)
+                defer { handle.close() }
+                if let cut = truncations.first(where: { $0.number == segment.number }) {
+                    try handle.truncate(to: Int64(cut.end))
+                }
+                try handle.synchronizeData()
+            }
+            // 4. durable summaries for every scanned segment: none of them is scanned again.
+            let scanned = kept.filter { !$0.indexPersisted }
+            for segment in scanned {
+                try shard.writeIndex(segment)
+            }
+            if !scanned.isEmpty { try fs.synchronizeDirectory(directory) }
+            shard.lock.withLock { locked in
+                locked.state.directoryDirty = false
+                for slot in locked.state.segments.indices where locked.state.segments[slot].sealed {
+                    locked.state.segments[slot].indexPersisted = true
+                }
+            }
             return shard
         } catch {
             throw StreamError.storage("Cannot open shard directory '\(directory)'", error)
@@ -206,6 +223,8 @@ final class Shard: Sendable {
         let number = state.nextSegmentNumber
         let segmentPath = path(number)
         let fs = settings.fileSystem
+        // Whatever happens below, this number is used up.
+        state.nextSegmentNumber = number &+ 1
         let handle = try fs.open(segmentPath, .createNew)
         do throws(SystemError) {
             let header = SegmentFile.header(
@@ -216,7 +235,6 @@ final class Shard: Sendable {
             try? fs.removeFile(segmentPath)  // best effort: an empty file without a header is removed on open anyway
             throw error
         }
-        state.nextSegmentNumber = number &+ 1
         state.handles[number] = handle
         state.segments.append(
             Segment(
@@ -353,14 +371,38 @@ final class Shard: Sendable {
         }
     }
 
-    /// Syncs everything appended so far (used by the interval flusher and at shutdown).
+    /// Syncs everything appended so far, and writes the summaries of sealed segments (used by
+    /// the interval flusher and at shutdown).
     func flush() throws(StreamError) {
-        let target = lock.withLock { $0.state.appended }
-        try waitUntilDurable(target)
+        while true {
+            let plan: SyncPlan? = lock.withLock { locked -> SyncPlan? in
+                while locked.state.syncing { locked.wait() }
+                let state = locked.state
+                let pending = state.durable < state.appended || state.directoryDirty
+                    || state.segments.contains { $0.sealed && !$0.indexPersisted }
+                return pending ? makeSyncPlan(&locked.state) : nil
+            }
+            guard let plan else { return }
+            runSync(plan)
+            try lock.withLock { locked throws(StreamError) in
+                if let failure = locked.state.failures.last, failure.to >= plan.target, failure.from < plan.target {
+                    throw failure.error
+                }
+            }
+            return
+        }
     }
 
     private struct SyncPlan {
+        /// Files to `fdatasync`: segments with unsynced bytes, and sealed segments whose summary
+        /// is due (their header may never have been synced).
         var files: [(number: UInt32, handle: FileHandle, end: UInt32)]
+        /// Sealed segments whose `.idx` must be made durable before anything after them is
+        /// acknowledged.
+        var summaries: [Segment]
+        /// A segment with unsynced bytes has no open handle (the shard was shut down): the sync
+        /// must fail rather than claim durability.
+        var missingHandle: String?
         var directory: Bool
         var target: Int64
     }
@@ -369,12 +411,23 @@ final class Shard: Sendable {
     private func makeSyncPlan(_ state: inout State) -> SyncPlan {
         state.syncing = true
         var files: [(UInt32, FileHandle, UInt32)] = []
-        for segment in state.segments where segment.writtenEnd > segment.durableEnd {
-            if let handle = state.handles[segment.number] {
-                files.append((segment.number, handle, segment.writtenEnd))
+        var summaries: [Segment] = []
+        var missing: String?
+        for segment in state.segments {
+            let dirty = segment.writtenEnd > segment.durableEnd
+            let needsSummary = segment.sealed && !segment.indexPersisted
+            if needsSummary { summaries.append(segment) }
+            if dirty || needsSummary {
+                if let handle = state.handles[segment.number] {
+                    files.append((segment.number, handle, segment.writtenEnd))
+                } else if dirty {
+                    missing = segment.path
+                }
             }
         }
-        let plan = SyncPlan(files: files, directory: state.directoryDirty, target: state.appended)
+        let plan = SyncPlan(
+            files: files, summaries: summaries, missingHandle: missing,
+            directory: state.directoryDirty || !summaries.isEmpty, target: state.appended)
         state.directoryDirty = false
         return plan
     }
@@ -383,8 +436,14 @@ final class Shard: Sendable {
     private func runSync(_ plan: SyncPlan) {
         var failure: SystemError?
         do throws(SystemError) {
+            if let missing = plan.missingHandle {
+                throw SystemError(call: "fdatasync", errno: Errno.badDescriptor, path: missing)
+            }
             for file in plan.files {
                 try file.handle.synchronizeData()
+            }
+            for segment in plan.summaries {
+                try writeIndex(segment)
             }
             if plan.directory {
                 try settings.fileSystem.synchronizeDirectory(directory)
@@ -392,64 +451,83 @@ final class Shard: Sendable {
         } catch {
             failure = error
         }
-        let toPersist: [Segment] = lock.withLock { locked in
+        lock.withLock { locked in
             locked.state.syncing = false
             defer { locked.broadcast() }
+            if let failure, settings.durability != .always {
+                // Under a relaxed policy these records were acknowledged already: keep them (they
+                // may still reach the device) and retry at the next interval.
+                locked.state.directoryDirty = locked.state.directoryDirty || plan.directory
+                settings.logger.log(.error, "periodic sync failed; will retry", ["shard": shardID, "error": "\(failure)"])
+                return
+            }
             if let failure {
                 // After a failed fsync the page cache can no longer be trusted: fail every
                 // record not yet durable, cut it off, and start a fresh segment for what comes next.
                 let error = StreamError.storage("Cannot make records of \(shardID) durable", failure)
-                locked.state.failures.append(SyncFailure(from: locked.state.durable, to: locked.state.appended, error: error))
-                if locked.state.failures.count > 64 { locked.state.failures.removeFirst() }
+                let from = locked.state.durable
+                let to = locked.state.appended
+                if let last = locked.state.failures.indices.last, locked.state.failures[last].to == from {
+                    locked.state.failures[last].to = to  // adjacent failures merge, so the list stays short
+                } else if to > from {
+                    locked.state.failures.append(SyncFailure(from: from, to: to, error: error))
+                }
                 for slot in locked.state.segments.indices
                 where locked.state.segments[slot].writtenEnd > locked.state.segments[slot].durableEnd {
                     let end = locked.state.segments[slot].durableEnd
-                    try? locked.state.handles[locked.state.segments[slot].number]?.truncate(to: Int64(end))  // best effort, see append
+                    // Best effort: if the truncate fails too, the bytes past `end` are never read
+                    // (reads stop at the durable end) and the segment's summary records `end`.
+                    try? locked.state.handles[locked.state.segments[slot].number]?.truncate(to: Int64(end))
                     locked.state.segments[slot].writtenEnd = end
                     locked.state.segments[slot].index.removeAll { $0.offset >= end }
+                    if end <= SegmentFile.headerSize {
+                        locked.state.segments[slot].recordCount = 0
+                        locked.state.segments[slot].firstArrival = nil
+                        locked.state.segments[slot].lastArrival = nil
+                    }
                     locked.state.segments[slot].sealed = true
+                    locked.state.segments[slot].indexPersisted = false
                 }
                 locked.state.durable = locked.state.appended
                 locked.state.directoryDirty = true
                 settings.logger.log(.error, "sync failed; unacknowledged records discarded", ["shard": shardID, "error": "\(failure)"])
-                return []
+                return
             }
             for file in plan.files {
                 if let slot = locked.state.segments.firstIndex(where: { $0.number == file.number }) {
                     locked.state.segments[slot].durableEnd = max(locked.state.segments[slot].durableEnd, file.end)
                 }
             }
-            locked.state.durable = max(locked.state.durable, plan.target)
-            // Sealed segments that are now fully durable: write their summaries, let go of handles.
-            var ready: [Segment] = []
-            let count = locked.state.segments.count
-            for slot in locked.state.segments.indices {
-                let segment = locked.state.segments[slot]
-                guard segment.sealed, segment.writtenEnd == segment.durableEnd else { continue }
-                if !segment.indexPersisted && !segment.isEmpty {
+            for summary in plan.summaries {
+                if let slot = locked.state.segments.firstIndex(where: { $0.number == summary.number }),
+                    locked.state.segments[slot].writtenEnd == summary.writtenEnd
+                {
                     locked.state.segments[slot].indexPersisted = true
-                    ready.append(segment)
                 }
-                if slot < count - 2 { locked.state.handles[segment.number] = nil }
             }
-            return ready
+            locked.state.durable = max(locked.state.durable, plan.target)
+            // Keep handles for the newest segments only; older sealed, summarised ones are opened
+            // per read.
+            let count = locked.state.segments.count
+            for slot in locked.state.segments.indices where slot < count - 2 {
+                let segment = locked.state.segments[slot]
+                if segment.sealed && segment.indexPersisted && segment.writtenEnd == segment.durableEnd {
+                    locked.state.handles[segment.number] = nil
+                }
+            }
         }
-        for segment in toPersist { persistIndex(segment) }
     }
 
-    /// Writes a sealed, durable segment's `.idx` summary (temporary file and rename; no fsync:
-    /// a lost or torn summary is detected by its CRC and rebuilt by scanning).
-    private func persistIndex(_ segment: Segment) {
+    /// Writes a sealed segment's `.idx` summary durably: temporary file, fsync, rename. The caller
+    /// fsyncs the directory.
+    private func writeIndex(_ segment: Segment) throws(SystemError) {
         let target = indexPath(segment.number)
         let temporary = target + ".tmp"
-        do throws(SystemError) {
-            let handle = try settings.fileSystem.open(temporary, .truncateCreate)
-            defer { handle.close() }
-            try handle.write(SegmentFile.encodeIndex(segment), at: 0)
-            try settings.fileSystem.rename(temporary, to: target)
-        } catch {
-            settings.logger.log(.notice, "could not write segment summary; it will be rebuilt by a scan", ["path": target, "error": "\(error)"])
-        }
+        let handle = try settings.fileSystem.open(temporary, .truncateCreate)
+        defer { handle.close() }
+        try handle.write(SegmentFile.encodeIndex(segment), at: 0)
+        try handle.synchronizeData()
+        try settings.fileSystem.rename(temporary, to: target)
     }
 
     // MARK: - Closing
@@ -464,28 +542,33 @@ final class Shard: Sendable {
         }
     }
 
-    /// Syncs what is pending, writes summaries, and releases file handles. Later appends fail.
+    /// Refuses further appends, syncs what is pending, writes durable summaries of every segment,
+    /// and releases file handles.
     func shutDown() {
+        lock.withLock { locked in
+            locked.state.shutDown = true
+            if !locked.state.segments.isEmpty { locked.state.segments[locked.state.segments.count - 1].sealed = true }
+        }
         do throws(StreamError) { try flush() } catch {
             settings.logger.log(.error, "final sync failed", ["shard": shardID, "error": "\(error)"])
         }
-        let segments: [Segment] = lock.withLock { locked in
-            locked.state.shutDown = true
-            for slot in locked.state.segments.indices { locked.state.segments[slot].sealed = true }
-            let ready = locked.state.segments.filter {
-                !$0.indexPersisted && !$0.isEmpty && $0.writtenEnd == $0.durableEnd
-            }
-            for slot in locked.state.segments.indices where !locked.state.segments[slot].isEmpty {
-                locked.state.segments[slot].indexPersisted = true
-            }
+        lock.withLock { locked in
             // Drop the handles rather than close them: a reader still inside `read` may hold
             // one, and closing it under that reader could hand its descriptor number to another
             // file. Each closes when its last reference goes.
             locked.state.handles.removeAll()
             locked.broadcast()
-            return ready
         }
-        for segment in segments { persistIndex(segment) }
+    }
+
+    /// Refuses further appends and lets go of file handles without syncing (the stream is being
+    /// deleted). Appenders still waiting for durability fail.
+    func discard() {
+        lock.withLock { locked in
+            locked.state.shutDown = true
+            locked.state.handles.removeAll()
+            locked.broadcast()
+        }
     }
 
     /// Wakes every thread waiting in `waitForRecords`.
@@ -516,11 +599,21 @@ final class Shard: Sendable {
         lock.withLock { locked in tipLocked(locked.state) }
     }
 
+    /// The readable end of the first segment that is not complete (a rolled segment whose tail
+    /// is not durable yet, or the active one): records past it are not readable yet, so LATEST
+    /// must not point beyond it.
     private func tipLocked(_ state: State) -> ShardPosition {
-        guard let last = state.segments.last else {
+        guard var slot = state.segments.indices.last else {
             return state.closed ? .end : ShardPosition(segment: state.nextSegmentNumber, offset: 0)
         }
-        return ShardPosition(segment: last.number, offset: readableEnd(last))
+        while slot > 0 && !isComplete(state.segments[slot - 1]) { slot -= 1 }
+        let segment = state.segments[slot]
+        return ShardPosition(segment: segment.number, offset: readableEnd(segment))
+    }
+
+    /// Sealed and readable to its written end: a reader may move past it.
+    private func isComplete(_ segment: Segment) -> Bool {
+        segment.sealed && readableEnd(segment) == segment.writtenEnd
     }
 
     /// A snapshot of the segments from `position` on, for reading outside the lock.
@@ -551,7 +644,7 @@ final class Shard: Sendable {
                 segments.append(
                     ReadView.Entry(
                         number: segment.number, path: segment.path, end: end, handle: state.handles[segment.number],
-                        isLast: slot == state.segments.count - 1, isComplete: segment.sealed && end == segment.writtenEnd))
+                        isLast: slot == state.segments.count - 1, isComplete: isComplete(segment)))
                 slot += 1
             }
             let tipArrival = state.segments.last(where: { !$0.isEmpty })?.lastArrival
@@ -706,26 +799,26 @@ final class Shard: Sendable {
     /// with one byte added, AFTER_SEQUENCE_NUMBER). A position in a segment already removed by
     /// retention resolves to the trim horizon.
     func firstRecord(atOrAfter position: ShardPosition) throws(StreamError) -> ShardPosition {
-        let found: (segment: Segment, readable: UInt32, next: UInt32?)? = lock.withLock { locked in
+        let found: (segment: Segment, readable: UInt32, complete: Bool, next: UInt32?)? = lock.withLock { locked in
             guard let slot = locked.state.segments.firstIndex(where: { $0.number >= position.segment }) else { return nil }
             let segment = locked.state.segments[slot]
             let next = slot + 1 < locked.state.segments.count ? locked.state.segments[slot + 1].number : nil
-            return (segment, readableEnd(segment), next)
+            return (segment, readableEnd(segment), isComplete(segment), next)
         }
         guard let found else { return tip() }
         if found.segment.number > position.segment || position.offset <= SegmentFile.headerSize {
             return ShardPosition(segment: found.segment.number, offset: SegmentFile.headerSize)
         }
+        // Past this segment only once all of it is readable; otherwise its tail would be skipped.
+        let beyond = found.complete ? found.next.map { ShardPosition(segment: $0, offset: SegmentFile.headerSize) } : nil
         if position.offset >= found.readable {
-            if let next = found.next { return ShardPosition(segment: next, offset: SegmentFile.headerSize) }
-            return ShardPosition(segment: found.segment.number, offset: found.readable)
+            return beyond ?? ShardPosition(segment: found.segment.number, offset: found.readable)
         }
         let entry = found.segment.index.last { $0.offset <= position.offset }
         let start = entry?.offset ?? SegmentFile.headerSize
         let offset = try scanForFrame(found.segment, from: start, end: found.readable) { frameOffset, _ in frameOffset >= position.offset }
         if let offset { return ShardPosition(segment: found.segment.number, offset: offset) }
-        if let next = found.next { return ShardPosition(segment: next, offset: SegmentFile.headerSize) }
-        return ShardPosition(segment: found.segment.number, offset: found.readable)
+        return beyond ?? ShardPosition(segment: found.segment.number, offset: found.readable)
     }
 
     /// The position of the first record that arrived at or after `timestamp`, or the tip.
@@ -754,6 +847,7 @@ final class Shard: Sendable {
         do throws(SystemError) {
             handle = try settings.fileSystem.open(segment.path, .readOnly)
         } catch {
+            if error.errno == Errno.noEntry { return nil }  // removed by retention meanwhile
             throw .storage("Cannot read segment '\(segment.path)'", error)
         }
         defer { handle.close() }

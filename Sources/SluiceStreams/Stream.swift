@@ -20,6 +20,8 @@ final class Stream: Sendable {
         /// Open shards sorted by starting hash key.
         var routes: [Route]
         var deleted = false
+        /// Seen ACTIVE once; stays ACTIVE. Streams loaded from disk start ACTIVE.
+        var activated = true
     }
 
     init(name: String, directory: String, metadata: StreamMetadata, shards: [Int: Shard]) {

@@ -111,6 +111,13 @@ extension StreamStore {
         }
         try errors.check()
         for (key, value) in tags {
+            // AWS documents % as allowed but refuses it with this message (kinesalite, run against AWS).
+            if key.contains("%") || value.contains("%") {
+                throw StreamError(
+                    .invalidArgument,
+                    "Failed to add tags to stream \(stream) under account \(account) because some tags contained illegal characters. "
+                        + "The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.")
+            }
             if !isTagText(key) || !isTagText(value) {
                 throw StreamError(
                     .invalidArgument,

@@ -112,7 +112,7 @@ extension StreamStore {
         try nameErrors.check()
         let hashKeys = try validate(entries, pathPrefix: pathPrefix, stream: name)
         let stream = try stream(name)
-        guard status(stream.metadata) != .creating else { throw StreamError.streamNotFound(name, account: account) }
+        guard status(stream) != .creating else { throw StreamError.streamNotFound(name, account: account) }
 
         var results = [Result<PutResult, StreamError>?](repeating: nil, count: entries.count)
         var pending = Array(entries.indices)

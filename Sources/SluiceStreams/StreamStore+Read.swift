@@ -67,7 +67,7 @@ extension StreamStore {
         }
         let stream = try stream(name)
         let metadata = stream.metadata
-        guard status(metadata) != .creating else { throw StreamError.streamNotFound(name, account: account) }
+        guard status(stream) != .creating else { throw StreamError.streamNotFound(name, account: account) }
         guard let shard = stream.state.withLock({ $0.shards[shardIndex] }) else {
             throw StreamError.shardNotFound(shardID, stream: name, account: account)
         }

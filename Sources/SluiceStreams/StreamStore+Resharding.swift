@@ -13,7 +13,7 @@ extension StreamStore {
         StreamStore.validate(streamName: name, into: &errors)
         try errors.check()
         let stream = try stream(name)
-        let state = status(stream.metadata)
+        let state = status(stream)
         guard state == .active else {
             throw StreamError(.resourceInUse, "Stream \(name) under account \(account) not ACTIVE, instead in state \(state.rawValue)")
         }

@@ -79,7 +79,12 @@ package final class StreamStore: Sendable {
         }
         do throws(StreamError) {
             iteratorKey = try StreamStore.loadIteratorKey(root + "/iterator.key", fs)
-            try storage("Cannot create '\(streamsDirectory)'") { try fs.createDirectory(streamsDirectory) }
+            if !fs.isDirectory(streamsDirectory) {
+                try storage("Cannot create '\(streamsDirectory)'") {
+                    try fs.createDirectory(streamsDirectory)
+                    try fs.synchronizeDirectory(root)
+                }
+            }
             var loaded: [String: Stream] = [:]
             let names = try storage("Cannot list '\(streamsDirectory)'") { try fs.contentsOfDirectory(streamsDirectory) }
             for name in names.sorted() {
@@ -172,8 +177,14 @@ package final class StreamStore: Sendable {
         return stream
     }
 
-    func status(_ metadata: StreamMetadata) -> StreamStatus {
-        clock.now().milliseconds < metadata.activeAt ? .creating : .active
+    /// CREATING until the creation delay has passed on the clock, then ACTIVE for good (a clock
+    /// that steps back does not make a stream CREATING again; streams loaded from disk are ACTIVE).
+    func status(_ stream: Stream) -> StreamStatus {
+        let now = clock.now().milliseconds
+        return stream.state.withLock { state in
+            if !state.activated && now >= state.metadata.activeAt { state.activated = true }
+            return state.activated ? .active : .creating
+        }
     }
 
     /// The ARN of a stream.
@@ -261,6 +272,7 @@ package final class StreamStore: Sendable {
             try storage("Cannot create stream directory for \(name)") { try fileSystem.rename(staging, to: final) }
             try storage("Cannot create stream directory for \(name)") { try fileSystem.synchronizeDirectory(streamsDirectory) }
             let stream = try StreamStore.openStream(name: name, directory: final, settings: settings)
+            stream.state.withLock { $0.activated = configuration.creationDelayMilliseconds <= 0 }
             streams.withLock { $0[name] = stream }
             configuration.logger.log(.info, "stream created", ["stream": name, "shards": String(shardCount)])
         }
@@ -319,7 +331,7 @@ package final class StreamStore: Sendable {
                 state.routes = []
                 return Array(state.shards.values)
             }
-            for shard in shards { shard.shutDown() }
+            for shard in shards { shard.discard() }
             do throws(SystemError) {
                 try fileSystem.removeTree(aside)
             } catch {
@@ -331,11 +343,13 @@ package final class StreamStore: Sendable {
 
     /// Describes a stream and all its shards (closed ones too, until retention removes them).
     package func describeStream(name: String) throws(StreamError) -> StreamDescription {
-        let metadata = try stream(name).metadata
+        let stream = try stream(name)
+        let metadata = stream.metadata
+        let state = status(stream)
         let shards = metadata.shards.sorted { $0.index < $1.index }.map { describe($0, metadata) }
         return StreamDescription(
-            name: name, arn: arn(of: name), status: status(metadata), retentionHours: metadata.retentionHours,
-            createdAt: metadata.createdAt, shards: status(metadata) == .creating ? [] : shards,
+            name: name, arn: arn(of: name), status: state, retentionHours: metadata.retentionHours,
+            createdAt: metadata.createdAt, shards: state == .creating ? [] : shards,
             openShardCount: metadata.openShards.count)
     }
 

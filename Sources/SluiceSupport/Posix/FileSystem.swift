@@ -113,7 +113,11 @@ package struct FileSystem: Sendable {
         }
         if mkdir(path, 0o755) == 0 { return }
         let code = errno
-        if code == EEXIST, isDirectory(path) { return }
+        if code == EEXIST {
+            if isDirectory(path) { return }
+            // Something that is not a directory is in the way: say so rather than "File exists".
+            throw SystemError(call: "mkdir", errno: ENOTDIR, path: path)
+        }
         throw SystemError(call: "mkdir", errno: code, path: path)
     }
 

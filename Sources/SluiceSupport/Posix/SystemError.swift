@@ -56,12 +56,13 @@ package struct SystemError: Error, CustomStringConvertible, Sendable, Equatable 
         return "\(call): \(reason) (\(errnoName), errno \(errno))"
     }
 
+    // EWOULDBLOCK is EAGAIN on Linux (a duplicate key would trap), so it is named EAGAIN.
     private static let names: [Int32: String] = [
         EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", EBADF: "EBADF",
         EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EEXIST: "EEXIST", ENOTDIR: "ENOTDIR",
         EISDIR: "EISDIR", EINVAL: "EINVAL", ENFILE: "ENFILE", EMFILE: "EMFILE", EFBIG: "EFBIG",
         ENOSPC: "ENOSPC", EROFS: "EROFS", EPIPE: "EPIPE", ENAMETOOLONG: "ENAMETOOLONG",
-        ENOTEMPTY: "ENOTEMPTY", EDQUOT: "EDQUOT", EWOULDBLOCK: "EWOULDBLOCK", ECONNRESET: "ECONNRESET",
+        ENOTEMPTY: "ENOTEMPTY", EDQUOT: "EDQUOT", ECONNRESET: "ECONNRESET",
         EADDRINUSE: "EADDRINUSE", ECONNREFUSED: "ECONNREFUSED", ETIMEDOUT: "ETIMEDOUT", EXDEV: "EXDEV",
     ]
 }
@@ -75,4 +76,6 @@ package enum Errno {
     package static let readOnlyFileSystem: Int32 = EROFS
     package static let noEntry: Int32 = ENOENT
     package static let exists: Int32 = EEXIST
+    package static let badDescriptor: Int32 = EBADF
+    package static let notDirectory: Int32 = ENOTDIR
 }
