@@ -26,6 +26,30 @@ struct Segment: Sendable {
 
     var isEmpty: Bool { recordCount == 0 }
 
+    /// A sealed segment found on open, described by its summary file or by a scan.
+    init(recovered number: UInt32, path: String, summary: SegmentFile.ScanResult, summarised: Bool) {
+        self.init(
+            number: number, path: path, writtenEnd: summary.validEnd, durableEnd: summary.validEnd,
+            recordCount: summary.recordCount, firstArrival: summary.firstArrival, lastArrival: summary.lastArrival,
+            index: summary.index, sealed: true, indexPersisted: summarised)
+    }
+
+    init(
+        number: UInt32, path: String, writtenEnd: UInt32, durableEnd: UInt32, recordCount: Int, firstArrival: Int64?,
+        lastArrival: Int64?, index: [IndexEntry], sealed: Bool, indexPersisted: Bool
+    ) {
+        self.number = number
+        self.path = path
+        self.writtenEnd = writtenEnd
+        self.durableEnd = durableEnd
+        self.recordCount = recordCount
+        self.firstArrival = firstArrival
+        self.lastArrival = lastArrival
+        self.index = index
+        self.sealed = sealed
+        self.indexPersisted = indexPersisted
+    }
+
     /// Records `count` frames ending at `end`, the first one at `firstOffset`.
     mutating func noteAppended(frameOffsets: some Sequence<UInt32>, end: UInt32, arrival: Int64, interval: UInt32) {
         for offset in frameOffsets {
@@ -216,10 +240,10 @@ enum SegmentFile {
     }
 
     /// Parses an index file; nil if it is torn, corrupt or of another version.
-    static func decodeIndex(_ bytes: [UInt8]) -> (end: UInt32, count: Int, first: Int64?, last: Int64?, index: [IndexEntry])? {
+    static func decodeIndex(_ bytes: [UInt8]) -> ScanResult? {
         let fixed = 8 + 4 + 4 + 8 + 8 + 8 + 4
         guard bytes.count >= fixed + 4, Array(bytes[0..<8]) == indexMagic else { return nil }
-        return bytes.withUnsafeBytes { raw -> (UInt32, Int, Int64?, Int64?, [IndexEntry])? in
+        return bytes.withUnsafeBytes { raw -> ScanResult? in
             func load<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
                 T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
             }
@@ -228,13 +252,17 @@ enum SegmentFile {
             guard bytes.count == fixed + entryCount * 12 + 4 else { return nil }
             let stored = load(bytes.count - 4, UInt32.self)
             guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<(bytes.count - 4)])) == stored else { return nil }
-            let count = Int(load(16, UInt64.self))
-            var entries: [IndexEntry] = []
-            entries.reserveCapacity(entryCount)
-            for i in 0..<entryCount {
-                entries.append(IndexEntry(offset: load(fixed + i * 12, UInt32.self), arrival: load(fixed + i * 12 + 4, Int64.self)))
+            var result = ScanResult(validEnd: load(12, UInt32.self))
+            result.recordCount = Int(load(16, UInt64.self))
+            if result.recordCount > 0 {
+                result.firstArrival = load(24, Int64.self)
+                result.lastArrival = load(32, Int64.self)
             }
-            return (load(12, UInt32.self), count, count > 0 ? load(24, Int64.self) : nil, count > 0 ? load(32, Int64.self) : nil, entries)
+            result.index.reserveCapacity(entryCount)
+            for i in 0..<entryCount {
+                result.index.append(IndexEntry(offset: load(fixed + i * 12, UInt32.self), arrival: load(fixed + i * 12 + 4, Int64.self)))
+            }
+            return result
         }
     }
 }

@@ -125,20 +125,15 @@ final class Shard: Sendable {
                     doomed.append(number)
                     continue
                 }
-                if fs.exists(indexPath), let summary = SegmentFile.decodeIndex(try fs.readFile(indexPath)) {
-                    let size = try fs.fileSize(segmentPath)
-                    if size >= Int64(summary.end) {
-                        // Bytes past the summary's end were never acknowledged (a failed write
-                        // whose undo failed too); they are cut so nothing reads them.
-                        if size > Int64(summary.end) { truncations.append((number, summary.end)) }
-                        segments.append(
-                            Segment(
-                                number: number, path: segmentPath, writtenEnd: summary.end, durableEnd: summary.end,
-                                recordCount: summary.count, firstArrival: summary.first, lastArrival: summary.last,
-                                index: summary.index, sealed: true, indexPersisted: true))
-                        if let last = summary.last { lastArrival = max(lastArrival, last) }
-                        continue
-                    }
+                if fs.exists(indexPath), let summary = SegmentFile.decodeIndex(try fs.readFile(indexPath)),
+                    try fs.fileSize(segmentPath) >= Int64(summary.validEnd)
+                {
+                    // Bytes past the summary's end were never acknowledged (a failed write whose
+                    // undo failed too); they are cut so nothing reads them.
+                    if try fs.fileSize(segmentPath) > Int64(summary.validEnd) { truncations.append((number, summary.validEnd)) }
+                    segments.append(Segment(recovered: number, path: segmentPath, summary: summary, summarised: true))
+                    lastArrival = max(lastArrival, summary.lastArrival ?? 0)
+                    continue
                 }
                 let handle = try fs.open(segmentPath, .readOnly)
                 defer { handle.close() }
@@ -159,12 +154,8 @@ final class Shard: Sendable {
                     cut = true
                 }
                 if try handle.size() != Int64(scan.validEnd) { truncations.append((number, scan.validEnd)) }
-                segments.append(
-                    Segment(
-                        number: number, path: segmentPath, writtenEnd: scan.validEnd, durableEnd: scan.validEnd,
-                        recordCount: scan.recordCount, firstArrival: scan.firstArrival, lastArrival: scan.lastArrival,
-                        index: scan.index, sealed: true, indexPersisted: false))
-                if let last = scan.lastArrival { lastArrival = max(lastArrival, last) }
+                segments.append(Segment(recovered: number, path: segmentPath, summary: scan, summarised: false))
+                lastArrival = max(lastArrival, scan.lastArrival ?? 0)
             }
             // Segments without records serve no reader.
             for segment in segments where segment.isEmpty { doomed.append(segment.number) }

@@ -110,6 +110,11 @@ extension StreamStore {
             }
         }
         try errors.check()
+        for key in tags.keys where key.lowercased().hasPrefix("aws:") {
+            throw StreamError(
+                .invalidArgument,
+                "Tag key \(key) on stream \(stream) under account \(account) starts with 'aws:', which is reserved for AWS use. Choose another key.")
+        }
         for (key, value) in tags {
             // AWS documents % as allowed but refuses it with this message (kinesalite, run against AWS).
             if key.contains("%") || value.contains("%") {
@@ -122,11 +127,6 @@ extension StreamStore {
                 throw StreamError(
                     .invalidArgument,
                     "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.")
-            }
-            if key.lowercased().hasPrefix("aws:") {
-                throw StreamError(
-                    .invalidArgument,
-                    "Tag key \(key) on stream \(stream) under account \(account) starts with 'aws:', which is reserved for AWS use. Choose another key.")
             }
         }
     }

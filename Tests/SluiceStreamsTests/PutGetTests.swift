@@ -256,20 +256,30 @@ import Testing
         }
     }
 
-    /// A wall clock stepped back (NTP) must not turn an ACTIVE stream back into a CREATING one.
+    /// A wall clock stepped back (NTP) must not turn an ACTIVE stream back into a CREATING one,
+    /// before or after a restart.
     @Test func anActiveStreamStaysUsableWhenTheClockStepsBack() throws {
         try withTemporaryDirectory { dir in
             let clock = ManualTimeSource()
-            let store = try StreamStore(Kit.configuration(dir, clock: clock))
+            let configuration = Kit.configuration(dir, clock: clock)
+            var store = try StreamStore(configuration)
             defer { store.close() }
             try store.createStream(name: "stepped", shardCount: 1)
-            let before = try store.putRecord(stream: "stepped", partitionKey: "k", data: Kit.bytes("before"))
-            clock.advance(milliseconds: -60_000)
-            #expect(try store.describeStream(name: "stepped").status == .active)
-            #expect(try store.describeStream(name: "stepped").shards.count == 1)
-            let after = try store.putRecord(stream: "stepped", partitionKey: "k", data: Kit.bytes("after"))
-            let read = try Kit.readShard(store, stream: "stepped", shardID: Self.shard0).records
-            #expect(read.map(\.sequenceNumber) == [before.sequenceNumber, after.sequenceNumber])
+            var puts = [try store.putRecord(stream: "stepped", partitionKey: "k", data: Kit.bytes("before"))]
+            for restart in [false, true] {
+                clock.advance(milliseconds: -60_000)
+                if restart {
+                    store.close()
+                    store = try StreamStore(configuration)
+                }
+                let description = try store.describeStream(name: "stepped")
+                #expect(description.status == .active, "restart: \(restart)")
+                #expect(description.shards.count == (restart ? 3 : 1), "restart: \(restart)")
+                puts.append(try store.putRecord(stream: "stepped", partitionKey: "k", data: Kit.bytes("after")))
+                try store.splitShard(stream: "stepped", shardToSplit: restart ? "shardId-000000000002" : "shardId-000000000000", newStartingHashKey: restart ? "2000000" : "1000")
+            }
+            let read = try Kit.readByLineage(store, stream: "stepped")
+            #expect(read.records.map(\.sequenceNumber) == puts.map(\.sequenceNumber))
         }
     }
 

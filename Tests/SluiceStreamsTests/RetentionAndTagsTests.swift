@@ -415,6 +415,7 @@ import Testing
         try withTaggedStream { store in
             let error = #expect(throws: StreamError.self) { try store.addTags(stream: "tagged", tags: [key: "me"]) }
             #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("starts with 'aws:', which is reserved for AWS use") == true, "\(error?.message ?? "")")
             let stored = try store.listTags(stream: "tagged")
             #expect(stored.tags.isEmpty, "a rejected request adds nothing")
         }
