@@ -57,6 +57,37 @@ struct LogBenchmark {
         return (0..<count).map { _ in (0..<recordBytes).map { _ in UInt8.random(in: 0...255, using: &generator) } }
     }
 
+    /// The physical limit the append figures are compared with, measured in the same run: one
+    /// thread writing 512 KiB chunks to a file, each followed by `fdatasync` (the best case for
+    /// durable appends of that size on this disk), for `seconds`.
+    func diskBaseline() throws -> BenchmarkResult {
+        let path = baseDirectory + "/sluice-bench-disk-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let handle = try FileSystem.live.open(path, .createNew)
+        defer {
+            handle.close()
+            try? FileSystem.live.removeFile(path)  // scratch data of this run
+        }
+        let chunk = (0..<(512 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let clock = ContinuousClock()
+        let duration = Duration.seconds(seconds)
+        var latencies: [Double] = []
+        var offset: Int64 = 0
+        let begin = clock.now
+        while clock.now - begin < duration {
+            let t0 = clock.now
+            try handle.write(chunk, at: offset)
+            try handle.synchronizeData()
+            let elapsed = clock.now - t0
+            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+            offset += Int64(chunk.count)
+        }
+        let elapsed = clock.now - begin
+        return BenchmarkResult(
+            scenario: "disk-write-fdatasync", threads: 1, records: latencies.count, bytes: Int(offset),
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            latenciesMilliseconds: latencies, extra: [("chunk_bytes", "\(chunk.count)")])
+    }
+
     /// `threads` writers append batches of `batch` records (1 KiB each by default) for `seconds`,
     /// each batch acknowledged only once durable (fsync, group commit). Latency is per batch.
     func append(threads: Int) throws -> BenchmarkResult {

@@ -45,8 +45,15 @@ do {
     switch scenario {
     case "log-append":
         let threads = (options["threads"] ?? "1,4,16").split(separator: ",").compactMap { Int($0) }
+        // The disk's own durable write rate, measured in this run, so the figures below can be
+        // read as a ratio of it (`of_disk`).
+        let disk = try benchmark.diskBaseline()
+        print(disk.json)
+        let diskRate = Double(disk.bytes) / disk.seconds
         for count in threads {
-            print(try benchmark.append(threads: count).json)
+            var result = try benchmark.append(threads: count)
+            result.extra.append(("of_disk", String(format: "%.2f", Double(result.bytes) / result.seconds / diskRate)))
+            print(result.json)
         }
     case "log-read":
         print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
