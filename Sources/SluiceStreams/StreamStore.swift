@@ -89,8 +89,9 @@ package final class StreamStore: Sendable {
             let names = try storage("Cannot list '\(streamsDirectory)'") { try fs.contentsOfDirectory(streamsDirectory) }
             for name in names.sorted() {
                 let path = streamsDirectory + "/" + name
-                if name.hasPrefix(".") {
-                    // A create or delete that did not finish; its stream never existed or is gone.
+                if name.hasPrefix("#") {
+                    // A create or delete that did not finish ('#' cannot start a stream name); its
+                    // stream never existed or is gone.
                     try storage("Cannot remove unfinished '\(path)'") { try fs.removeTree(path) }
                     continue
                 }
@@ -245,9 +246,14 @@ package final class StreamStore: Sendable {
         }
         StreamStore.validate(streamName: name, into: &errors)
         try errors.check()
+        if name == "." || name == ".." {
+            throw StreamError(
+                .invalidArgument,
+                "Stream name '\(name)' is valid for Kinesis but names a directory entry in Sluice's data directory; choose another name.")
+        }
         if !tags.isEmpty { try StreamStore.validateTags(tags, stream: name, account: account) }
         try adminLock.withLock { _ throws(StreamError) in
-            if streams.withLock({ $0[name] != nil }) || name == "." || name == ".." {
+            if streams.withLock({ $0[name] != nil }) {
                 throw StreamError(.resourceInUse, "Stream \(name) under account \(account) already exists.")
             }
             try checkShardLimit(adding: shardCount)
@@ -266,7 +272,7 @@ package final class StreamStore: Sendable {
                 shards: ranges.enumerated().map { ShardMetadata(index: $0.offset, hashKeyRange: $0.element, createdAt: now) },
                 nextShardIndex: shardCount)
             let final = streamsDirectory + "/" + name
-            let staging = streamsDirectory + "/.creating-" + name + "-" + String(UInt32.random(in: 0...UInt32.max))
+            let staging = streamsDirectory + "/#creating-" + name + "-" + String(UInt32.random(in: 0...UInt32.max))
             try storage("Cannot create stream directory for \(name)") { try fileSystem.createDirectory(staging) }
             try writeMetadata(metadata, directory: staging)
             try storage("Cannot create stream directory for \(name)") { try fileSystem.rename(staging, to: final) }
@@ -314,7 +320,7 @@ package final class StreamStore: Sendable {
     /// Deletes a stream and all its records.
     ///
     /// The directory is renamed aside (atomic), then removed; a crash in between leaves a
-    /// `.deleted-*` directory that the next open removes.
+    /// `#deleted-*` directory that the next open removes.
     /// - Throws: `StreamError` `ResourceNotFoundException`.
     package func deleteStream(name: String) throws(StreamError) {
         var errors = ValidationErrors()
@@ -322,7 +328,7 @@ package final class StreamStore: Sendable {
         try errors.check()
         try adminLock.withLock { _ throws(StreamError) in
             let stream = try stream(name)
-            let aside = streamsDirectory + "/.deleted-" + name + "-" + String(UInt32.random(in: 0...UInt32.max))
+            let aside = streamsDirectory + "/#deleted-" + name + "-" + String(UInt32.random(in: 0...UInt32.max))
             try storage("Cannot delete stream \(name)") { try fileSystem.rename(stream.directory, to: aside) }
             try storage("Cannot delete stream \(name)") { try fileSystem.synchronizeDirectory(streamsDirectory) }
             streams.withLock { _ = $0.removeValue(forKey: name) }

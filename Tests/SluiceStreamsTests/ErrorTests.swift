@@ -598,3 +598,38 @@ import Testing
         }
     }
 }
+
+@Suite struct StreamDirectoryNameTests {
+    @Test func streamsWhoseNamesStartWithADotSurviveAReopen() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = StreamStoreConfiguration(dataDirectory: directory + "/data")
+            do {
+                let store = try StreamStore(configuration)
+                defer { store.close() }
+                for name in [".creating-x", ".deleted-y", ".hidden"] {
+                    try store.createStream(name: name, shardCount: 1)
+                    _ = try store.putRecord(stream: name, partitionKey: "k", data: Array(name.utf8))
+                }
+            }
+            let store = try StreamStore(configuration)
+            defer { store.close() }
+            #expect(store.listStreams() == [".creating-x", ".deleted-y", ".hidden"])
+            for name in store.listStreams() {
+                let records = try store.read(stream: name, shardIndex: 0, from: .start).records
+                #expect(records.map { String(decoding: $0.data, as: UTF8.self) } == [name])
+            }
+        }
+    }
+
+    @Test(arguments: [".", ".."])
+    func dotAndDotDotAreRefusedWithAReason(name: String) throws {
+        try withTemporaryDirectory { directory in
+            let store = try StreamStore(StreamStoreConfiguration(dataDirectory: directory + "/data"))
+            defer { store.close() }
+            let error = #expect(throws: StreamError.self) { try store.createStream(name: name, shardCount: 1) }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("choose another name") == true)
+            #expect(store.listStreams().isEmpty)
+        }
+    }
+}
