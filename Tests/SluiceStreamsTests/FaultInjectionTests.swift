@@ -126,11 +126,14 @@ import Testing
     }
 
     /// A torn write whose clean-up `ftruncate` also fails leaves the torn bytes in a sealed
-    /// segment; later records go to a new segment and are acknowledged. If the summaries never
-    /// reach the disk (ENOSPC again, or a crash), recovery scans the old segment: it must cut
-    /// only the torn tail and keep the acknowledged records of the later segment.
-    @Test("a torn write whose truncate also fails does not cost later acknowledged records at recovery")
-    func tornWriteWithFailedTruncate() throws {
+    /// segment. Nothing after it may be acknowledged until that segment's summary, which records
+    /// where its records end, is durable; then recovery trusts the summary and keeps every later
+    /// acknowledged record. With `summariesFail`, summaries cannot be written until the faults
+    /// are cleared, and puts are refused meanwhile.
+    @Test(
+        "a torn write whose truncate also fails never costs acknowledged records at recovery",
+        arguments: [false, true])
+    func tornWriteWithFailedTruncate(summariesFail: Bool) throws {
         try withTemporaryDirectory { dir in
             var acknowledged: [String] = []
             do {
@@ -144,56 +147,30 @@ import Testing
                 }
                 faults.inject(.write, pathContains: ".seg", fault: Fault(errno: Errno.noSpace, bytesWritten: 20))
                 faults.inject(.truncate, pathContains: ".seg", fault: Fault(errno: Errno.io))
-                // Summaries cannot be written until the faults are cleared.
-                faults.inject(.open, pathContains: ".idx", fault: Fault(errno: Errno.noSpace), times: nil)
-                #expect(throws: StreamError.self) { try Self.put(store, "torn-" + String(repeating: "x", count: 100)) }
-                // The torn segment still holds unacknowledged bytes, so nothing after it may be
-                // acknowledged until its summary (which records where its records end) is durable.
-                for i in 0..<3 {
-                    let error = #expect(throws: StreamError.self) { try Self.put(store, "refused-\(i)") }
-                    #expect(error?.code == .internalFailure)
+                if summariesFail {
+                    faults.inject(.open, pathContains: ".idx", fault: Fault(errno: Errno.noSpace), times: nil)
                 }
-                #expect(Self.texts(try Self.readAll(store)) == acknowledged)
-                faults.clear()
+                #expect(throws: StreamError.self) { try Self.put(store, "torn-" + String(repeating: "x", count: 100)) }
+                if summariesFail {
+                    for i in 0..<3 {
+                        let error = #expect(throws: StreamError.self) { try Self.put(store, "refused-\(i)") }
+                        #expect(error?.code == .internalFailure)
+                    }
+                    #expect(Self.texts(try Self.readAll(store)) == acknowledged)
+                    faults.clear()
+                }
                 for i in 0..<3 {
                     try Self.put(store, "after-\(i)")
                     acknowledged.append("after-\(i)")
                 }
                 #expect(Self.texts(try Self.readAll(store)) == acknowledged)
             }
+            // The torn bytes are still in the first segment; its durable summary says where its
+            // records end.
             let store = try Self.open(dir)
             defer { store.close() }
             let recovered = Self.texts(try Self.readAll(store))
             #expect(recovered == acknowledged, "records acknowledged after the torn write must survive recovery")
-        }
-    }
-
-    @Test("a torn write whose undo fails does not cost later acknowledged records at recovery")
-    func tornWriteWithFailedTruncateKeepsLaterRecords() throws {
-        try withTemporaryDirectory { dir in
-            var acknowledged: [String] = []
-            do {
-                let faults = FaultPlan()
-                let store = try Self.open(dir, faults: faults)
-                defer { store.close() }
-                try store.createStream(name: Self.stream, shardCount: 1)
-                for i in 0..<3 {
-                    try Self.put(store, "before-\(i)")
-                    acknowledged.append("before-\(i)")
-                }
-                faults.inject(.write, pathContains: ".seg", fault: Fault(errno: Errno.noSpace, bytesWritten: 20))
-                faults.inject(.truncate, pathContains: ".seg", fault: Fault(errno: Errno.io))
-                #expect(throws: StreamError.self) { try Self.put(store, "torn-" + String(repeating: "x", count: 100)) }
-                for i in 0..<3 {
-                    try Self.put(store, "after-\(i)")
-                    acknowledged.append("after-\(i)")
-                }
-            }
-            // Simulate losing everything that was not fsynced: the torn bytes stay in the first
-            // segment, but its durable summary says where its records end.
-            let store = try Self.open(dir)
-            defer { store.close() }
-            #expect(Self.texts(try Self.readAll(store)) == acknowledged)
         }
     }
 
