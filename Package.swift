@@ -11,8 +11,8 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 // Module line (shared/DESIGN.md §3): a module imports only modules to its left.
-//   CZlib, CCrypto ─▶ SluiceSupport ─▶ SluiceStreams ─▶ SluicePipelines ─▶ SluiceServer ─▶ SluiceCLI ─▶ sluice
-// SluicePipelines and SluiceServer join the line when they have content (issues 3 and 4).
+//   CZlib, CCrypto, CSluiceLinux ─▶ SluiceSupport ─▶ SluiceStreams ─▶ SluicePipelines ─▶ SluiceServer ─▶ SluiceCLI ─▶ sluice
+// SluicePipelines joins the line between SluiceStreams and SluiceServer when it has content (issue 4).
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],  // only matters off Linux: Synchronization.Mutex needs macOS 15
@@ -23,12 +23,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // epoll, eventfd and accept4: Linux headers the Glibc module does not export (no library).
+        .systemLibrary(name: "CSluiceLinux"),
 
-        .target(name: "SluiceSupport", dependencies: ["CZlib", "CCrypto"], swiftSettings: swiftSettings),
+        .target(name: "SluiceSupport", dependencies: ["CZlib", "CCrypto", "CSluiceLinux"], swiftSettings: swiftSettings),
         .target(name: "SluiceStreams", dependencies: ["SluiceSupport"], swiftSettings: swiftSettings),
-        .target(name: "SluiceCLI", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .target(name: "SluiceServer", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .target(name: "SluiceCLI", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], swiftSettings: swiftSettings),
-        .executableTarget(name: "sluice-bench", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
 
         .target(
             name: "SluiceTestSupport", dependencies: ["SluiceSupport"],
@@ -38,6 +41,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceStreamsTests", dependencies: ["SluiceStreams", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceServerTests", dependencies: ["SluiceServer", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceStreams", "SluiceTestSupport"],

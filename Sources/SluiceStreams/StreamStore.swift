@@ -72,7 +72,8 @@ package final class StreamStore: Sendable {
                 let holder = pid.map { "process \($0)" } ?? "another process"
                 throw StreamError(
                     .resourceInUse,
-                    "Data directory '\(root)' is locked by \(holder) (lock file '\(path)'). Stop that process or pass another --data-dir.")
+                    "Data directory '\(root)' is locked by \(holder) (lock file '\(path)'), usually a running 'sluice serve'. "
+                        + "Use that service's API, stop it, or pass another --data-dir.")
             case .system(let cause):
                 throw StreamError(.internalFailure, "Cannot lock data directory '\(root)': \(cause). \(cause.remedy)", cause: cause)
             }

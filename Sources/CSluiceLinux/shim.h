@@ -1,0 +1,19 @@
+#ifndef CSLUICELINUX_SHIM_H
+#define CSLUICELINUX_SHIM_H
+// Linux kernel interfaces that Swift's Glibc module does not export: epoll, eventfd, accept4.
+// Headers only; nothing to link (glibc provides the symbols).
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+// accept4 is declared only under _GNU_SOURCE, which the Glibc module is not built with.
+extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+static inline int CSluiceLinux_accept4(int fd, int flags) {
+    return accept4(fd, 0, 0, flags);
+}
+
+static inline int CSluiceLinux_tcpNoDelay(void) { return TCP_NODELAY; }
+#endif

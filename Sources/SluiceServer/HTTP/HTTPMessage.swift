@@ -1,0 +1,93 @@
+/// Header fields with case-insensitive lookup, in arrival order.
+package struct HTTPHeaders: Sendable, Sequence {
+    package private(set) var fields: [(name: String, value: String)] = []
+
+    package init(_ fields: [(name: String, value: String)] = []) {
+        self.fields = fields
+    }
+
+    package mutating func add(_ name: String, _ value: String) {
+        fields.append((name, value))
+    }
+
+    /// The first value of `name` (case-insensitive), or nil.
+    package subscript(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return fields.first { $0.name.lowercased() == lowered }?.value
+    }
+
+    package var count: Int { fields.count }
+
+    package func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.makeIterator()
+    }
+}
+
+/// A parsed HTTP/1.1 request with its whole body.
+package struct HTTPRequest: Sendable {
+    package var method: String
+    /// The request target as sent (`/`, `/health?x=1`).
+    package var target: String
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    package var version: String
+    package var headers: HTTPHeaders
+    package var body: [UInt8]
+
+    package init(method: String, target: String, version: String = "HTTP/1.1", headers: HTTPHeaders, body: [UInt8]) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The target without its query string.
+    package var path: String {
+        if let question = target.firstIndex(of: "?") { return String(target[..<question]) }
+        return target
+    }
+}
+
+/// A response to serialise. `Content-Length`, `Date`, `Connection` and `x-amzn-RequestId` are
+/// added by the server.
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: HTTPHeaders
+    package var body: [UInt8]
+
+    package init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The reason phrase for common statuses.
+    package static func reason(_ status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 200: "OK"
+        case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 411: "Length Required"
+        case 413: "Payload Too Large"
+        case 415: "Unsupported Media Type"
+        case 417: "Expectation Failed"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Status"
+        }
+    }
+}
+
+/// Something that answers requests: the Kinesis API, health and metrics. Called on worker
+/// threads, concurrently; must be thread-safe.
+package protocol HTTPHandler: Sendable {
+    /// Answers one request. `requestID` is the id the server sends as `x-amzn-RequestId`.
+    func handle(_ request: HTTPRequest, requestID: String) -> HTTPResponse
+}

@@ -1,0 +1,256 @@
+/// Limits on what a client may send.
+package struct HTTPLimits: Sendable {
+    /// Request line plus header fields, in bytes.
+    package var maximumHeaderBytes = 16 << 10
+    package var maximumHeaderCount = 100
+    /// A PutRecords of 5 MiB of data is about 7 MiB as JSON.
+    package var maximumBodyBytes = 8 << 20
+
+    package init() {}
+}
+
+/// An incremental HTTP/1.1 request parser for one connection.
+///
+/// Bytes go in with `append`; `next()` returns complete requests in order (pipelining), a request
+/// to answer `100 Continue`, or a failure with the status to answer before closing. Not
+/// thread-safe: a connection is handled by one thread at a time.
+package struct HTTPParser {
+    package enum Event: Sendable {
+        case request(HTTPRequest)
+        /// Headers asked for `Expect: 100-continue`; answer `HTTP/1.1 100 Continue` now.
+        case continueExpected
+        /// The request is malformed or over a limit: answer `status` and close.
+        case failure(status: Int, message: String)
+    }
+
+    private struct Head {
+        var method: String
+        var target: String
+        var version: String
+        var headers: HTTPHeaders
+        var contentLength: Int?
+        var chunked: Bool
+    }
+
+    private enum ChunkState {
+        case size
+        case data(remaining: Int)
+        case dataEnd
+        case trailer
+    }
+
+    package let limits: HTTPLimits
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var scanned = 0
+    private var head: Head?
+    private var body: [UInt8] = []
+    private var chunk = ChunkState.size
+    private var continueAnswered = false
+    private var failed = false
+
+    package init(limits: HTTPLimits) {
+        self.limits = limits
+    }
+
+    /// Whether part of a request has arrived (used for the header and body deadlines).
+    package var hasPartialRequest: Bool { head != nil || buffer.count > start }
+
+    /// Whether the headers of the pending request are still incomplete.
+    package var isReadingHead: Bool { head == nil && buffer.count > start }
+
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0 && (start >= buffer.count || start > 1 << 16) {
+            buffer.removeFirst(start)
+            scanned = max(0, scanned - start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next event, or nil when more bytes are needed.
+    package mutating func next() -> Event? {
+        if failed { return nil }
+        if head == nil {
+            switch parseHead() {
+            case .none: return nil
+            case .some(.failure(let status, let message)):
+                failed = true
+                return .failure(status: status, message: message)
+            case .some: break
+            }
+        }
+        guard let current = head else { return nil }
+        if current.chunked {
+            switch readChunks() {
+            case .some(.failure(let status, let message)):
+                failed = true
+                return .failure(status: status, message: message)
+            case .none:
+                return expectContinue(current)
+            case .some: break
+            }
+        } else {
+            let length = current.contentLength ?? 0
+            guard buffer.count - start >= length else { return expectContinue(current) }
+            body = Array(buffer[start..<(start + length)])
+            start += length
+        }
+        let request = HTTPRequest(method: current.method, target: current.target, version: current.version, headers: current.headers, body: body)
+        head = nil
+        body = []
+        chunk = .size
+        continueAnswered = false
+        scanned = start
+        return .request(request)
+    }
+
+    private mutating func expectContinue(_ current: Head) -> Event? {
+        if !continueAnswered, current.version == "HTTP/1.1", current.headers["expect"]?.lowercased() == "100-continue" {
+            continueAnswered = true
+            return .continueExpected
+        }
+        return nil
+    }
+
+    private enum HeadOutcome { case parsed, failure(Int, String) }
+
+    private mutating func parseHead() -> HeadOutcome? {
+        // Skip blank lines before a request (RFC 9112 §2.2).
+        while buffer.count - start >= 2 && buffer[start] == 13 && buffer[start + 1] == 10 { start += 2 }
+        var end: Int? = nil
+        var index = max(start, scanned - 3)
+        while index + 3 < buffer.count {
+            if buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+                end = index
+                break
+            }
+            index += 1
+        }
+        scanned = max(scanned, buffer.count)
+        guard let end else {
+            if buffer.count - start > limits.maximumHeaderBytes {
+                return .failure(431, "The request line and headers exceed \(limits.maximumHeaderBytes) bytes.")
+            }
+            return nil
+        }
+        if end - start > limits.maximumHeaderBytes {
+            return .failure(431, "The request line and headers exceed \(limits.maximumHeaderBytes) bytes.")
+        }
+        let text = String(decoding: buffer[start..<end], as: UTF8.self)
+        start = end + 4
+        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: false)
+        guard requestLine.count == 3, !requestLine[0].isEmpty, !requestLine[1].isEmpty,
+            requestLine[0].utf8.allSatisfy({ $0 >= 65 && $0 <= 90 })
+        else {
+            return .failure(400, "The request line is not 'METHOD TARGET HTTP/1.1'.")
+        }
+        let version = String(requestLine[2])
+        guard version == "HTTP/1.1" || version == "HTTP/1.0" else {
+            return .failure(version.hasPrefix("HTTP/") ? 505 : 400, "Only HTTP/1.1 and HTTP/1.0 are supported; got '\(version)'.")
+        }
+        if lines.count > limits.maximumHeaderCount {
+            return .failure(431, "The request has \(lines.count) header fields; at most \(limits.maximumHeaderCount) are allowed.")
+        }
+        var headers = HTTPHeaders()
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, line.first != " ", line.first != "\t" else {
+                return .failure(400, "Malformed header field line.")
+            }
+            let name = line[..<colon]
+            guard !name.contains(" ") else { return .failure(400, "Header field names may not contain spaces.") }
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            headers.add(String(name), value)
+        }
+        var contentLength: Int? = nil
+        if let lengthText = headers["content-length"] {
+            guard !lengthText.isEmpty, lengthText.utf8.count <= 18, lengthText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let length = Int(lengthText)
+            else {
+                return .failure(400, "Content-Length '\(lengthText)' is not a number.")
+            }
+            contentLength = length
+        }
+        var chunked = false
+        if let encoding = headers["transfer-encoding"] {
+            guard encoding.lowercased() == "chunked" else {
+                return .failure(501, "Transfer-Encoding '\(encoding)' is not supported; use chunked or Content-Length.")
+            }
+            guard contentLength == nil else {
+                return .failure(400, "A request may not carry both Content-Length and Transfer-Encoding.")
+            }
+            chunked = true
+        }
+        if let length = contentLength, length > limits.maximumBodyBytes {
+            return .failure(413, "The request body of \(length) bytes exceeds the limit of \(limits.maximumBodyBytes) bytes.")
+        }
+        if let expect = headers["expect"], expect.lowercased() != "100-continue" {
+            return .failure(417, "Expect '\(expect)' is not supported.")
+        }
+        head = Head(
+            method: String(requestLine[0]), target: String(requestLine[1]), version: version, headers: headers,
+            contentLength: contentLength, chunked: chunked)
+        return .parsed
+    }
+
+    /// Reads chunks; nil when more bytes are needed, `.parsed` when the body is complete.
+    private mutating func readChunks() -> HeadOutcome? {
+        while true {
+            switch chunk {
+            case .size:
+                guard let lineEnd = findLineEnd(from: start) else {
+                    return buffer.count - start > 1024 ? .failure(400, "A chunk size line is too long.") : nil
+                }
+                var text = String(decoding: buffer[start..<lineEnd], as: UTF8.self)
+                if let semicolon = text.firstIndex(of: ";") { text = String(text[..<semicolon]) }
+                guard !text.isEmpty, text.utf8.count <= 8, let size = Int(text.trimmingCharacters(in: " \t"), radix: 16), size >= 0 else {
+                    return .failure(400, "Malformed chunk size '\(text)'.")
+                }
+                start = lineEnd + 2
+                if size == 0 {
+                    chunk = .trailer
+                } else {
+                    if body.count + size > limits.maximumBodyBytes {
+                        return .failure(413, "The request body exceeds the limit of \(limits.maximumBodyBytes) bytes.")
+                    }
+                    chunk = .data(remaining: size)
+                }
+            case .data(let remaining):
+                let available = min(remaining, buffer.count - start)
+                if available == 0 { return nil }
+                body.append(contentsOf: buffer[start..<(start + available)])
+                start += available
+                chunk = remaining - available == 0 ? .dataEnd : .data(remaining: remaining - available)
+            case .dataEnd:
+                guard buffer.count - start >= 2 else { return nil }
+                guard buffer[start] == 13 && buffer[start + 1] == 10 else { return .failure(400, "A chunk is not followed by CRLF.") }
+                start += 2
+                chunk = .size
+            case .trailer:
+                guard let lineEnd = findLineEnd(from: start) else { return nil }
+                let empty = lineEnd == start
+                start = lineEnd + 2
+                if empty { return .parsed }
+            }
+        }
+    }
+
+    private func findLineEnd(from position: Int) -> Int? {
+        var index = position
+        while index + 1 < buffer.count {
+            if buffer[index] == 13 && buffer[index + 1] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in characters: String) -> String {
+        var view = Substring(self)
+        while let first = view.first, characters.contains(first) { view.removeFirst() }
+        while let last = view.last, characters.contains(last) { view.removeLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,434 @@
+import Foundation
+package import SluiceSupport
+import Synchronization
+
+/// Settings of the HTTP server.
+package struct HTTPServerConfiguration: Sendable {
+    package var host = "127.0.0.1"
+    /// 0 picks a free port.
+    package var port: UInt16 = 4567
+    package var limits = HTTPLimits()
+    /// Threads that run handlers. Handlers block on fsync (group commit), so more workers mean
+    /// more writers sharing each fsync.
+    package var workers = 64
+    /// Connections beyond this are answered 503 and closed at once.
+    package var maximumConnections = 4096
+    /// Requests waiting for a worker beyond this are answered 503.
+    package var maximumQueuedRequests = 8192
+    /// A client must finish sending request headers within this time (slowloris defence).
+    package var headerTimeoutMilliseconds = 10_000
+    /// An idle keep-alive connection, or a request body that stalls, is closed after this time.
+    package var idleTimeoutMilliseconds = 60_000
+    /// A response that cannot be written for this long is abandoned and the connection closed.
+    package var writeTimeoutMilliseconds: Int32 = 30_000
+
+    package init() {}
+}
+
+/// An HTTP/1.1 server on POSIX sockets.
+///
+/// Concurrency model: one event-loop thread (`sluice-http-loop`) owns an epoll set. It accepts
+/// connections and reads whatever arrives, feeding each connection's incremental parser; every
+/// connection is registered one-shot, so while a request is being handled no further events
+/// arrive for it. A complete request goes onto a bounded queue served by a fixed pool of worker
+/// threads (`sluice-http-worker-N`). The worker runs the handler (which may block on the group
+/// commit), writes the response (waiting with `poll` if the socket is full), answers any
+/// further requests already buffered on that connection in order (pipelining), and re-arms the
+/// connection in the epoll set. Deadlines (headers, idle keep-alive, stalled bodies) are swept by
+/// the loop every 100 ms.
+package final class HTTPServer: Sendable {
+    package let configuration: HTTPServerConfiguration
+    /// The port actually bound.
+    package let port: UInt16
+    private let handler: any HTTPHandler
+    private let logger: Logger
+    private let listener: Int32
+    private let poller: Poller
+    private let connections = Mutex<[UInt64: Connection]>([:])
+    private let nextID = Atomic<UInt64>(1)
+    private let queue: ConditionLock<WorkQueue>
+    private let lifecycle = ConditionLock<Lifecycle>(Lifecycle())
+    private static let listenerToken: UInt64 = 0
+
+    private struct Lifecycle {
+        var accepting = true
+        var stopping = false
+        var threadsRunning = 0
+    }
+
+    private struct Job {
+        var connection: Connection
+        var request: HTTPRequest
+    }
+
+    private struct WorkQueue {
+        var jobs: [Job] = []
+        var head = 0
+        var closed = false
+        var count: Int { jobs.count - head }
+    }
+
+    /// Binds the listener. Call `start()` to serve.
+    /// - Throws: `SystemError` when the address cannot be bound (in use, bad address).
+    package init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger) throws(SystemError) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        Socket.raiseOpenFileLimit()
+        let (descriptor, port) = try Socket.listen(host: configuration.host, port: configuration.port)
+        self.listener = descriptor
+        self.port = port
+        do throws(SystemError) {
+            poller = try Poller()
+            try poller.add(descriptor, token: HTTPServer.listenerToken, oneShot: false)
+        } catch {
+            Socket.close(descriptor)
+            throw error
+        }
+        queue = ConditionLock(WorkQueue())
+    }
+
+    /// Starts the event loop and the workers on their own threads; returns at once.
+    package func start() {
+        lifecycle.withLock { $0.state.threadsRunning = configuration.workers + 1 }
+        spawn("sluice-http-loop") { self.runLoop() }
+        for index in 0..<configuration.workers {
+            spawn("sluice-http-worker-\(index)") { self.runWorker() }
+        }
+    }
+
+    private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            body()
+            self.lifecycle.withLock { locked in
+                locked.state.threadsRunning -= 1
+                locked.broadcast()
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `graceMilliseconds`, then closes
+    /// every connection and stops all threads. Blocks until done. Idempotent.
+    package func shutdown(graceMilliseconds: Int = 10_000) {
+        stopAccepting()
+        // Drain: wait until no request is queued or being handled.
+        let deadline = monotonicNanoseconds() + Int64(graceMilliseconds) * 1_000_000
+        while monotonicNanoseconds() < deadline {
+            let busy = connections.withLock { $0.values.contains { $0.isBusy } } || queue.withLock { $0.state.count > 0 }
+            if !busy { break }
+            _ = queue.withLock { $0.wait(nanoseconds: 20_000_000) }
+        }
+        lifecycle.withLock { $0.state.stopping = true }
+        queue.withLock { locked in
+            locked.state.closed = true
+            locked.broadcast()
+        }
+        poller.wake()
+        lifecycle.withLock { locked in
+            while locked.state.threadsRunning > 0 { locked.wait(nanoseconds: 100_000_000) }
+        }
+        for connection in connections.withLock({ Array($0.values) }) { close(connection) }
+    }
+
+    /// Closes the listener: no new connections; responses from now on carry `Connection: close`.
+    /// The first step of `shutdown`. Idempotent.
+    package func stopAccepting() {
+        let first = lifecycle.withLock { locked -> Bool in
+            guard locked.state.accepting else { return false }
+            locked.state.accepting = false
+            return true
+        }
+        if first {
+            poller.remove(listener)
+            Socket.close(listener)
+        }
+    }
+
+    private var isStopping: Bool { lifecycle.withLock { $0.state.stopping } }
+    private var isAccepting: Bool { lifecycle.withLock { $0.state.accepting } }
+
+    // MARK: - Event loop
+
+    private func runLoop() {
+        var scratch = [UInt8](repeating: 0, count: 64 << 10)
+        var lastSweep = monotonicNanoseconds()
+        while !isStopping {
+            let tokens = poller.wait(timeoutMilliseconds: 100)
+            for token in tokens {
+                if token == Poller.wakeToken { continue }
+                if token == HTTPServer.listenerToken {
+                    acceptAll()
+                    continue
+                }
+                guard let connection = connections.withLock({ $0[token] }) else { continue }
+                readAndDispatch(connection, scratch: &scratch)
+            }
+            let now = monotonicNanoseconds()
+            if now - lastSweep >= 100_000_000 {
+                sweep(now: now)
+                lastSweep = now
+            }
+        }
+    }
+
+    private func acceptAll() {
+        while isAccepting {
+            let descriptor: Int32?
+            do throws(SystemError) {
+                descriptor = try Socket.accept(listener)
+            } catch {
+                logger.log(.warning, "accept failed", ["error": "\(error)"])
+                return
+            }
+            guard let descriptor else { return }
+            let count = connections.withLock { $0.count }
+            if count >= configuration.maximumConnections {
+                Socket.writeNonBlocking(
+                    descriptor,
+                    HTTPServer.serialize(
+                        HTTPServer.errorResponse(
+                            503, "ServiceUnavailableException",
+                            "The server has \(count) open connections, its limit; retry later or reuse connections."),
+                        requestID: HTTPServer.makeRequestID(), keepAlive: false))
+                Socket.close(descriptor)
+                continue
+            }
+            let id = nextID.add(1, ordering: .relaxed).newValue
+            let connection = Connection(id: id, descriptor: descriptor, limits: configuration.limits)
+            connections.withLock { $0[id] = connection }
+            do throws(SystemError) {
+                try poller.add(descriptor, token: id, oneShot: true)
+            } catch {
+                close(connection)
+            }
+        }
+    }
+
+    /// Reads what arrived on `connection`, answers `100 Continue`, and hands a complete request
+    /// to the workers. Runs on the loop thread; the connection is not busy (one-shot).
+    private func readAndDispatch(_ connection: Connection, scratch: inout [UInt8]) {
+        var peerClosed = false
+        var reads = 0
+        while reads < 64 {
+            reads += 1
+            let result = scratch.withUnsafeMutableBytes { Socket.read(connection.descriptor, into: $0) }
+            switch result {
+            case .bytes(let count):
+                connection.received(scratch.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<count]) })
+                continue
+            case .wouldBlock: break
+            case .closed: peerClosed = true
+            }
+            break
+        }
+        switch connection.nextEvent(peerClosed: peerClosed) {
+        case .none:
+            if peerClosed {
+                close(connection)
+            } else {
+                rearm(connection)
+            }
+        case .some(.continueExpected):
+            Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            // More of the body may already be here.
+            if case .some(.request(let request)) = connection.nextEvent(peerClosed: peerClosed) {
+                enqueue(connection, request)
+            } else if peerClosed {
+                close(connection)
+            } else {
+                rearm(connection)
+            }
+        case .some(.request(let request)):
+            enqueue(connection, request)
+        case .some(.failure(let status, let message)):
+            answerFailure(connection, status: status, message: message)
+        }
+    }
+
+    private func enqueue(_ connection: Connection, _ request: HTTPRequest) {
+        let accepted = queue.withLock { locked -> Bool in
+            guard !locked.state.closed, locked.state.count < configuration.maximumQueuedRequests else { return false }
+            if locked.state.head > 4096 && locked.state.head * 2 > locked.state.jobs.count {
+                locked.state.jobs.removeFirst(locked.state.head)
+                locked.state.head = 0
+            }
+            locked.state.jobs.append(Job(connection: connection, request: request))
+            locked.broadcast()
+            return true
+        }
+        if !accepted {
+            answerFailure(connection, status: 503, message: "The server is overloaded; retry with backoff.")
+        }
+    }
+
+    private func rearm(_ connection: Connection) {
+        do throws(SystemError) {
+            try poller.rearm(connection.descriptor, token: connection.id)
+        } catch {
+            close(connection)
+        }
+    }
+
+    private func answerFailure(_ connection: Connection, status: Int, message: String) {
+        let type: String
+        switch status {
+        case 413: type = "RequestEntityTooLargeException"
+        case 431: type = "RequestHeaderFieldsTooLargeException"
+        case 503: type = "ServiceUnavailableException"
+        case 408: type = "RequestTimeoutException"
+        default: type = "BadRequestException"
+        }
+        let requestID = HTTPServer.makeRequestID()
+        logger.log(.debug, "rejected request", ["requestID": requestID, "status": String(status), "reason": message])
+        Socket.writeNonBlocking(
+            connection.descriptor,
+            HTTPServer.serialize(HTTPServer.errorResponse(status, type, message), requestID: requestID, keepAlive: false))
+        close(connection)
+    }
+
+    /// Closes connections past their header or idle deadline.
+    private func sweep(now: Int64) {
+        let header = Int64(configuration.headerTimeoutMilliseconds) * 1_000_000
+        let idle = Int64(configuration.idleTimeoutMilliseconds) * 1_000_000
+        for connection in connections.withLock({ Array($0.values) }) {
+            switch connection.deadline(now: now, header: header, idle: idle) {
+            case .none: continue
+            case .some(.header):
+                answerFailure(connection, status: 408, message: "The request headers did not arrive within \(configuration.headerTimeoutMilliseconds) ms.")
+            case .some(.idle):
+                close(connection)
+            }
+        }
+    }
+
+    private func close(_ connection: Connection) {
+        guard connection.markClosed() else { return }
+        connections.withLock { _ = $0.removeValue(forKey: connection.id) }
+        poller.remove(connection.descriptor)
+        Socket.close(connection.descriptor)
+    }
+
+    // MARK: - Workers
+
+    private func runWorker() {
+        while let job = takeJob() {
+            serve(job.connection, first: job.request)
+        }
+    }
+
+    private func takeJob() -> Job? {
+        queue.withLock { locked -> Job? in
+            while true {
+                if locked.state.count > 0 {
+                    let job = locked.state.jobs[locked.state.head]
+                    locked.state.head += 1
+                    if locked.state.head == locked.state.jobs.count {
+                        locked.state.jobs.removeAll(keepingCapacity: true)
+                        locked.state.head = 0
+                    }
+                    return job
+                }
+                if locked.state.closed { return nil }
+                locked.wait()
+            }
+        }
+    }
+
+    /// Answers `first` and every further request already buffered on the connection, in order.
+    private func serve(_ connection: Connection, first: HTTPRequest) {
+        var request = first
+        while true {
+            let requestID = HTTPServer.makeRequestID()
+            var response = handler.handle(request, requestID: requestID)
+            let keepAlive = HTTPServer.wantsKeepAlive(request) && isAccepting
+            if request.method == "HEAD" { response.body = [] }
+            do throws(SystemError) {
+                try Socket.writeAll(
+                    connection.descriptor,
+                    [HTTPServer.serialize(head: response, requestID: requestID, keepAlive: keepAlive), response.body],
+                    timeoutMilliseconds: configuration.writeTimeoutMilliseconds)
+            } catch {
+                logger.log(.debug, "response not delivered", ["requestID": requestID, "error": "\(error)"])
+                close(connection)
+                return
+            }
+            guard keepAlive else {
+                close(connection)
+                return
+            }
+            switch connection.finishRequest() {
+            case .request(let next):
+                request = next
+            case .continueExpected:
+                Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                rearm(connection)
+                return
+            case .failure(let status, let message):
+                answerFailure(connection, status: status, message: message)
+                return
+            case .idle(let peerClosed):
+                if peerClosed {
+                    close(connection)
+                } else {
+                    rearm(connection)
+                }
+                return
+            }
+        }
+    }
+
+    // MARK: - Serialisation
+
+    static func wantsKeepAlive(_ request: HTTPRequest) -> Bool {
+        let connection = request.headers["connection"]?.lowercased()
+        if request.version == "HTTP/1.0" { return connection == "keep-alive" }
+        return connection != "close"
+    }
+
+    /// A JSON error in AWS's shape.
+    package static func errorResponse(_ status: Int, _ type: String, _ message: String) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "application/x-amz-json-1.1")
+        headers.add("x-amzn-ErrorType", type)
+        let body = "{\"__type\":\"\(type)\",\"message\":\"\(message.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"}"
+        return HTTPResponse(status: status, headers: headers, body: Array(body.utf8))
+    }
+
+    static func serialize(_ response: HTTPResponse, requestID: String, keepAlive: Bool) -> [UInt8] {
+        serialize(head: response, requestID: requestID, keepAlive: keepAlive) + response.body
+    }
+
+    static func serialize(head response: HTTPResponse, requestID: String, keepAlive: Bool) -> [UInt8] {
+        var text = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
+        for (name, value) in response.headers.fields { text += "\(name): \(value)\r\n" }
+        text += "Content-Length: \(response.body.count)\r\nx-amzn-RequestId: \(requestID)\r\nDate: \(HTTPDate.now())\r\n"
+        text += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
+        return Array(text.utf8)
+    }
+
+    /// A request id in the form AWS uses (lowercase UUID).
+    static func makeRequestID() -> String {
+        UUID().uuidString.lowercased()
+    }
+}
+
+/// The IMF-fixdate for the `Date` header, cached per second.
+enum HTTPDate {
+    private static let cache = Mutex<(second: Int64, text: String)>((-1, ""))
+
+    static func now() -> String {
+        let now = SystemTimeSource().now()
+        let second = now.milliseconds / 1000
+        if let cached = cache.withLock({ $0.second == second ? $0.text : nil }) { return cached }
+        let c = UTCDate.components(Timestamp(milliseconds: second * 1000))
+        let days = Int(second / 86_400)
+        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days % 7]
+        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][c.month - 1]
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let text = "\(weekday), \(two(c.day)) \(month) \(c.year) \(two(c.hour)):\(two(c.minute)):\(two(c.second)) GMT"
+        cache.withLock { $0 = (second, text) }
+        return text
+    }
+}
