@@ -51,8 +51,11 @@ package enum CommandLineTool {
             case "streams": console.print(HelpText.streams)
             case "put": console.print(HelpText.put)
             case "get": console.print(HelpText.get)
-            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: streams, put, get.")
+            case "serve": console.print(HelpText.serve)
+            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, streams, put, get.")
             }
+        case "serve":
+            try ServeCommand.run(rest, console: console)
         case "streams":
             try StreamsCommand.run(rest, console: console)
         case "put":

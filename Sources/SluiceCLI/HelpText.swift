@@ -6,6 +6,7 @@ enum HelpText {
         Usage: sluice <command> [options]
 
         Commands:
+          serve                 Run the Kinesis-compatible HTTP service.
           streams create NAME   Create a stream.
           streams list          List streams.
           streams describe NAME Describe a stream and its shards.
@@ -16,6 +17,30 @@ enum HelpText {
 
         Every command takes --data-dir DIR (default ./data).
         Run 'sluice <command> --help' for the options of a command.
+        """
+
+    static let serve = """
+        Usage: sluice serve [options]
+
+        Run the service: an HTTP/1.1 server speaking the Kinesis Data Streams JSON API, so that
+        boto3, the aws CLI and AWS SDKs work with --endpoint-url http://HOST:PORT. Prints
+        'sluice listening on HOST:PORT' once ready. SIGTERM or SIGINT drains in-flight requests,
+        syncs and exits 0; a second signal exits at once.
+
+        Options:
+          --listen HOST:PORT        Address to listen on (default 127.0.0.1:4567; port 0 picks one).
+          --data-dir DIR            Data directory (default ./data).
+          --log-level LEVEL         trace, debug (one access line per request), info (default),
+                                    notice, warning or error.
+          --durability POLICY       always (default), interval:MS or never.
+          --creation-delay-ms N     How long a new stream stays CREATING (default 500).
+          --shard-limit N           Open shards allowed across all streams (default 500).
+          --header-timeout-ms N     Time a client has to send request headers (default 10000).
+          --idle-timeout-ms N       Idle keep-alive connections close after this (default 60000).
+          --max-connections N       Connections beyond this are refused with 503 (default 4096).
+          --max-body-bytes N        Largest request body (default 8388608).
+          --workers N               Request handler threads (default 64).
+          -h, --help                Show this help.
         """
 
     static let streams = """

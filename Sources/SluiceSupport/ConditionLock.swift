@@ -74,6 +74,11 @@ package final class ConditionLock<State>: @unchecked Sendable {
         package func broadcast() {
             pthread_cond_broadcast(owner.condition)
         }
+
+        /// Wakes one waiter (for work queues, where waking all would be a thundering herd).
+        package func signal() {
+            pthread_cond_signal(owner.condition)
+        }
     }
 
     /// Runs `body` with the lock held.

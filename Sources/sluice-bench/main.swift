@@ -7,11 +7,14 @@ import SluiceSupport
 //   swift run -c release sluice-bench log-append [--seconds S] [--batch N] [--shards N] [--threads 1,4,16]
 //   swift run -c release sluice-bench log-read [--mb N] [--shards N]
 //
+//   swift run -c release sluice-bench http-put-records [--connections 16] [--batch 500] [--shards 4]
+//   swift run -c release sluice-bench http-put-record [--connections 64] [--shards 4]
+//
 // Figures depend on the machine; compare ratios from one run.
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
-    print("usage: sluice-bench <log-append|log-read> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--mb N] [--data-dir DIR]")
+    print("usage: sluice-bench <log-append|log-read|http-put-records|http-put-record> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--connections N] [--mb N] [--data-dir DIR]")
     exit(64)
 }
 
@@ -55,10 +58,18 @@ do {
             result.extra.append(("of_disk", String(format: "%.2f", Double(result.bytes) / result.seconds / diskRate)))
             print(result.json)
         }
+    case "http-put-records", "http-put-record":
+        let http = HTTPBenchmark(
+            baseDirectory: options["data-dir"] ?? NSTemporaryDirectory(), seconds: option("seconds", 3, in: options),
+            connections: option("connections", scenario == "http-put-records" ? 16 : 64, in: options),
+            shards: option("shards", 4, in: options))
+        for result in try http.run(scenario: scenario, batch: scenario == "http-put-records" ? option("batch", 500, in: options) : nil) {
+            print(result.json)
+        }
     case "log-read":
         print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
     default:
-        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append or log-read\n".utf8))
+        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records or http-put-record\n".utf8))
         exit(64)
     }
 } catch {

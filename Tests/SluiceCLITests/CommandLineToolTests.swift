@@ -14,7 +14,8 @@ import Testing
 
     @Test(arguments: [
         (["--help"], "root.txt"), (["help", "streams"], "streams.txt"), (["put", "--help"], "put.txt"),
-        (["get", "-h"], "get.txt"), (["streams", "--help"], "streams.txt"),
+        (["get", "-h"], "get.txt"), (["streams", "--help"], "streams.txt"), (["serve", "--help"], "serve.txt"),
+        (["help", "serve"], "serve.txt"),
     ])
     func helpTextMatchesGoldenFile(arguments: [String], golden: String) {
         let result = run(arguments)
@@ -85,6 +86,10 @@ import Testing
         (["get", "orders", "--from", "yesterday"], "option '--from' must be"),
         (["get", "orders", "--from", "at-timestamp:noon"], "needs an ISO 8601 time"),
         (["get", "orders", "--shard", "abc"], "option '--shard' must be a shard id"),
+        (["serve", "--listen", "localhost"], "option '--listen' must be HOST:PORT"),
+        (["serve", "--log-level", "loud"], "option '--log-level' must be one of"),
+        (["serve", "--workers", "0"], "must be a whole number from 1"),
+        (["serve", "extra"], "'sluice serve' takes no arguments"),
     ])
     func usageErrorsExit64WithAMessageSayingWhatToType(arguments: [String], expected: String) throws {
         try withTemporaryDirectory { directory in

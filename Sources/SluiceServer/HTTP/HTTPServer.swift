@@ -255,7 +255,7 @@ package final class HTTPServer: Sendable {
                 locked.state.head = 0
             }
             locked.state.jobs.append(Job(connection: connection, request: request))
-            locked.broadcast()
+            locked.signal()
             return true
         }
         if !accepted {

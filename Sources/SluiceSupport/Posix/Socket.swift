@@ -51,6 +51,33 @@ package enum Socket {
         return (descriptor, UInt16(bigEndian: actual.sin_port))
     }
 
+    /// Opens a blocking TCP connection to `host:port` (IPv4) with `TCP_NODELAY` (load generators
+    /// and tests).
+    package static func connect(host: String, port: UInt16) throws(SystemError) -> Int32 {
+        let where_ = "\(host):\(port)"
+        let descriptor = try retryingSyscall("socket", path: where_) {
+            socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            Glibc.close(descriptor)
+            throw SystemError(call: "inet_pton", errno: EINVAL, path: where_)
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if result != 0 {
+            let code = errno
+            Glibc.close(descriptor)
+            throw SystemError(call: "connect", errno: code, path: where_)
+        }
+        var yes: Int32 = 1
+        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), CSluiceLinux_tcpNoDelay(), &yes, socklen_t(MemoryLayout<Int32>.size))
+        return descriptor
+    }
+
     /// Accepts one pending connection as a non-blocking socket with `TCP_NODELAY`, or nil when
     /// none is pending.
     package static func accept(_ listener: Int32) throws(SystemError) -> Int32? {

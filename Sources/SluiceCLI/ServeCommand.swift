@@ -1,0 +1,104 @@
+import Dispatch
+import Foundation
+import SluiceServer
+import SluiceStreams
+import SluiceSupport
+
+/// `sluice serve`: the Kinesis-compatible HTTP service.
+enum ServeCommand {
+    static func run(_ arguments: [String], console: Console) throws {
+        let command = "sluice serve"
+        let scanned = try ArgumentScanner(
+            arguments,
+            valued: [
+                "listen", "data-dir", "log-level", "durability", "creation-delay-ms", "header-timeout-ms", "idle-timeout-ms",
+                "max-connections", "max-body-bytes", "workers", "shard-limit",
+            ],
+            flags: [], command: command)
+        if scanned.flags.contains("help") {
+            console.print(HelpText.serve)
+            return
+        }
+        guard scanned.positionals.isEmpty else {
+            throw UsageError("'sluice serve' takes no arguments; got '\(scanned.positionals[0])'. Run 'sluice serve --help'.")
+        }
+        let listen = scanned.options["listen"] ?? "127.0.0.1:4567"
+        guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]),
+            !listen[..<colon].isEmpty
+        else {
+            throw UsageError("option '--listen' must be HOST:PORT with an IPv4 address, for example 127.0.0.1:4567; got '\(listen)'.")
+        }
+        let levelName = scanned.options["log-level"] ?? "info"
+        guard let level = LogLevel.allCases.first(where: { $0.name == levelName }) else {
+            throw UsageError("option '--log-level' must be one of \(LogLevel.allCases.map(\.name).joined(separator: ", ")); got '\(levelName)'.")
+        }
+        var durability = DurabilityPolicy.always
+        if let text = scanned.options["durability"] {
+            guard let policy = DurabilityPolicy(text) else {
+                throw UsageError("option '--durability' must be always, interval:MS (1 to 60000) or never; got '\(text)'.")
+            }
+            durability = policy
+        }
+        let logger = Logger(label: "sluice", level: level, sink: StderrLogSink())
+        var storeConfiguration = StreamStoreConfiguration(dataDirectory: scanned.options["data-dir"] ?? "./data")
+        storeConfiguration.durability = durability
+        storeConfiguration.logger = logger.with("component", "streams")
+        storeConfiguration.creationDelayMilliseconds = Int64(
+            try scanned.integer("creation-delay-ms", in: 0...600_000, command: command) ?? 500)
+        storeConfiguration.shardLimit = try scanned.integer("shard-limit", in: 1...100_000, command: command) ?? 500
+        var serverConfiguration = HTTPServerConfiguration()
+        serverConfiguration.host = String(listen[..<colon])
+        serverConfiguration.port = port
+        serverConfiguration.headerTimeoutMilliseconds =
+            try scanned.integer("header-timeout-ms", in: 100...600_000, command: command) ?? 10_000
+        serverConfiguration.idleTimeoutMilliseconds =
+            try scanned.integer("idle-timeout-ms", in: 100...3_600_000, command: command) ?? 60_000
+        serverConfiguration.maximumConnections = try scanned.integer("max-connections", in: 1...1_000_000, command: command) ?? 4096
+        serverConfiguration.limits.maximumBodyBytes =
+            try scanned.integer("max-body-bytes", in: 1024...(256 << 20), command: command) ?? (8 << 20)
+        serverConfiguration.workers = try scanned.integer("workers", in: 1...1024, command: command) ?? 64
+
+        let service: SluiceService
+        do {
+            service = try SluiceService(store: storeConfiguration, server: serverConfiguration, logger: logger)
+        } catch let error as SystemError {
+            throw StreamError(.internalFailure, "Cannot listen on \(listen): \(error). Choose another --listen address or stop what uses it.")
+        }
+        service.start()
+        console.print("sluice listening on \(serverConfiguration.host):\(service.server.port)")
+        logger.log(.info, "ready", ["listen": "\(serverConfiguration.host):\(service.server.port)", "durability": "\(durability)"])
+        waitForSignals(service: service, logger: logger)
+    }
+
+    /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; a second signal exits at once.
+    private static func waitForSignals(service: SluiceService, logger: Logger) {
+        let stopped = ConditionLock<Int>(0)
+        Signals.ignore(Signals.terminate)
+        Signals.ignore(Signals.interrupt)
+        let queue = DispatchQueue(label: "sluice-signals")
+        var sources: [any DispatchSourceSignal] = []
+        for signal in [Signals.terminate, Signals.interrupt] {
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: queue)
+            source.setEventHandler {
+                let count = stopped.withLock { locked -> Int in
+                    locked.state += 1
+                    locked.broadcast()
+                    return locked.state
+                }
+                if count > 1 {
+                    logger.log(.warning, "second signal: exiting without draining")
+                    StandardStreams.exit(1)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        stopped.withLock { locked in
+            while locked.state == 0 { locked.wait() }
+        }
+        logger.log(.info, "shutting down: draining in-flight requests")
+        service.shutdown(graceMilliseconds: 10_000)
+        logger.log(.info, "stopped")
+        withExtendedLifetime(sources) {}
+    }
+}

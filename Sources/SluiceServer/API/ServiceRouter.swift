@@ -1,0 +1,354 @@
+package import SluiceStreams
+package import SluiceSupport
+
+/// Answers every HTTP request of the service: the Kinesis Data Streams JSON 1.1 API, plus
+/// `GET /health` and `GET /metrics`.
+///
+/// Kinesis requests are `POST` to any path (AWS ignores it) with `X-Amz-Target:
+/// Kinesis_20131202.<Operation>` and `Content-Type: application/x-amz-json-1.1`. Requests that
+/// are not are refused the way AWS refuses them (reference §1.4, kinesalite's AWS-run tests):
+///
+/// | request | answer |
+/// |---|---|
+/// | method other than POST (except the two GET routes) | 403, XML `AccessDeniedException` |
+/// | `OPTIONS` with `Origin` | 200, CORS preflight headers |
+/// | `Content-Type: application/x-amz-cbor-1.1` | 400, CBOR `SerializationException` saying how to turn CBOR off |
+/// | `Content-Type: application/json` | 404, legacy envelope `{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException",...},"Version":"1.0"}` (`SerializationException` if the body is not JSON) |
+/// | other or no content type, non-empty body, a `Service.Operation` target | 404, `<UnknownOperationException/>` |
+/// | other or no content type otherwise | 403, XML `AccessDeniedException` |
+/// | JSON 1.1, empty body | 400 `SerializationException` for a known operation, else `UnknownOperationException` |
+/// | JSON 1.1, body not a JSON object | 400 `SerializationException` |
+/// | JSON 1.1, unknown target | 400 `UnknownOperationException` |
+///
+/// No authentication is required: any `Authorization` header, or none, is accepted.
+///
+/// Errors are `{"__type": "<Name>", "message": "<text>"}` (`Message` for
+/// `SerializationException`, as AWS sends it) with status 400, or 500 for
+/// `InternalFailureException`, and an `x-amzn-ErrorType` header. The server adds
+/// `x-amzn-RequestId`, `Content-Length` and `Date`.
+///
+/// Thread-safe; called concurrently from the server's worker threads. Blocks while the store
+/// makes writes durable.
+package final class ServiceRouter: HTTPHandler {
+    /// Request counts, latencies and per-shard stream metrics, served on `GET /metrics`.
+    package let metrics: Metrics
+    private let store: StreamStore
+    private let logger: Logger
+    private let api: KinesisAPI
+
+    static let jsonContentType = "application/x-amz-json-1.1"
+    static let cborContentType = "application/x-amz-cbor-1.1"
+
+    package init(store: StreamStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        let metrics = Metrics()
+        self.metrics = metrics
+        self.api = KinesisAPI(store: store, metrics: metrics)
+    }
+
+    /// Answers one request, records its metrics and logs one access line at debug level.
+    package func handle(_ request: HTTPRequest, requestID: String) -> HTTPResponse {
+        let started = ContinuousClock.now
+        var context = RequestContext(requestID: requestID, logger: logger)
+        var (response, operation) = route(request, &context)
+        if Self.header(request.headers, "origin") != nil {
+            response.headers.add("Access-Control-Allow-Origin", "*")
+            response.headers.add(
+                "Access-Control-Expose-Headers",
+                "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date")
+        }
+        let elapsed = started.duration(to: .now).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        metrics.record(
+            operation: operation, status: response.status, seconds: seconds, stream: context.stream,
+            incoming: context.incoming, iteratorAge: context.iteratorAge)
+        if logger.level <= .debug {
+            var fields = [
+                "requestID": requestID, "operation": operation, "status": String(response.status),
+                "durationMs": String(Double(Int(seconds * 1_000_000)) / 1000),
+            ]
+            if let stream = context.stream { fields["stream"] = stream }
+            logger.log(.debug, "request", fields)
+        }
+        return response
+    }
+
+    // MARK: - Routing
+
+    /// The response and the operation label for metrics and the log.
+    private func route(_ request: HTTPRequest, _ context: inout RequestContext) -> (HTTPResponse, String) {
+        let method = request.method
+        if method == "GET" {
+            switch request.path {
+            case "/health": return (health(), "Health")
+            case "/metrics": return (metricsPage(), "Metrics")
+            default: break
+            }
+        }
+        if method == "OPTIONS", Self.header(request.headers, "origin") != nil {
+            return (preflight(request), "CORS")
+        }
+        guard method == "POST" else { return (Self.accessDenied(), "Rejected") }
+
+        let contentType = Self.mediaType(Self.header(request.headers, "content-type"))
+        let target = Self.header(request.headers, "x-amz-target")
+        let operation = target.flatMap(KinesisOperation.named(target:))
+        let label = operation?.rawValue ?? "UnknownOperation"
+
+        if contentType == Self.cborContentType {
+            return (Self.cborNotSupported(), label)
+        }
+        if contentType == "application/json" {
+            return (Self.legacyEnvelope(body: request.body), "Rejected")
+        }
+        guard contentType == Self.jsonContentType else {
+            let hasServiceAndOperation =
+                target.map { value in
+                    let parts = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                    return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+                } ?? false
+            if !request.body.isEmpty && hasServiceAndOperation {
+                return (HTTPResponse(status: 404, body: Array("<UnknownOperationException/>\n".utf8)), "Rejected")
+            }
+            return (Self.accessDenied(), "Rejected")
+        }
+
+        guard !request.body.isEmpty else {
+            if let operation {
+                return (
+                    error(
+                        APIError(
+                            .serialization,
+                            "The request body is empty; \(operation.rawValue) needs a JSON object (at least {})."),
+                        context), label
+                )
+            }
+            return (error(Self.unknownOperation(target), context), label)
+        }
+        let parsed: JSONValue
+        do {
+            parsed = try JSONParser.parse(request.body)
+        } catch {
+            return (
+                self.error(APIError(.serialization, "The request body is not valid JSON: \(error)."), context), label
+            )
+        }
+        guard case .object(let object) = parsed else {
+            return (
+                error(
+                    APIError(.serialization, "The request body must be a JSON object, not \(parsed.kindDescription)."),
+                    context), label
+            )
+        }
+        guard let operation else {
+            return (error(Self.unknownOperation(target), context), label)
+        }
+        do {
+            let body = try api.perform(operation, RequestFields(object), &context)
+            var headers = HTTPHeaders()
+            headers.add("Content-Type", Self.jsonContentType)
+            return (HTTPResponse(status: 200, headers: headers, body: body), label)
+        } catch {
+            return (self.error(error, context), label)
+        }
+    }
+
+    /// The media type of a `Content-Type` value: lower-cased, without parameters.
+    static func mediaType(_ value: String?) -> String? {
+        guard let value else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return type.trimmingASCIISpaces().lowercased()
+    }
+
+    /// The first value of a header, matching its name case-insensitively without allocating.
+    static func header(_ headers: HTTPHeaders, _ lowercasedName: StaticString) -> String? {
+        let length = lowercasedName.utf8CodeUnitCount
+        let expected = lowercasedName.utf8Start
+        for field in headers.fields where field.name.utf8.count == length {
+            var index = 0
+            var equal = true
+            for byte in field.name.utf8 {
+                let lowered = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                if lowered != expected[index] {
+                    equal = false
+                    break
+                }
+                index += 1
+            }
+            if equal { return field.value }
+        }
+        return nil
+    }
+
+    static func unknownOperation(_ target: String?) -> APIError {
+        guard let target, !target.isEmpty else {
+            return APIError(
+                .unknownOperation,
+                "The request has no X-Amz-Target header; send X-Amz-Target: \(KinesisOperation.targetPrefix)<Operation>."
+            )
+        }
+        if target.hasPrefix(KinesisOperation.targetPrefix) {
+            let name = String(target.dropFirst(KinesisOperation.targetPrefix.count))
+            if KinesisOperation.unsupported.contains(name) {
+                return APIError(.unknownOperation, "Sluice does not implement the Kinesis operation \(name).")
+            }
+            return APIError(.unknownOperation, "\(name) is not a Kinesis Data Streams operation.")
+        }
+        return APIError(
+            .unknownOperation,
+            "X-Amz-Target '\(target)' does not name a Kinesis Data Streams operation; expected \(KinesisOperation.targetPrefix)<Operation>."
+        )
+    }
+
+    // MARK: - Responses
+
+    /// A JSON error response; internal failures are logged in full with the request id.
+    private func error(_ error: APIError, _ context: RequestContext) -> HTTPResponse {
+        if error.status >= 500 {
+            logger.log(
+                .error, "request failed with an internal error",
+                ["requestID": context.requestID, "error": error.cause?.description ?? error.description])
+        }
+        var writer = JSONWriter(capacity: 64 + (error.message?.utf8.count ?? 0))
+        writer.beginObject()
+        writer.key("__type")
+        writer.string(error.code.rawValue)
+        if let message = error.message {
+            if error.code == .serialization {
+                writer.key("Message")
+            } else {
+                writer.key("message")
+            }
+            writer.string(message)
+        }
+        writer.endObject()
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", Self.jsonContentType)
+        headers.add("x-amzn-ErrorType", error.code.rawValue)
+        return HTTPResponse(status: error.status, headers: headers, body: writer.bytes)
+    }
+
+    static func accessDenied() -> HTTPResponse {
+        HTTPResponse(
+            status: 403,
+            body: Array(
+                "<AccessDeniedException>\n  <Message>Unable to determine service/operation name to be authorized</Message>\n</AccessDeniedException>\n"
+                    .utf8))
+    }
+
+    /// AWS's answer to `Content-Type: application/json`: the legacy Coral envelope. Its
+    /// message (null on AWS) says which content type to use.
+    static func legacyEnvelope(body: [UInt8]) -> HTTPResponse {
+        var isJSON = true
+        if !body.isEmpty {
+            do {
+                _ = try JSONParser.parse(body)
+            } catch {
+                isJSON = false
+            }
+        }
+        var writer = JSONWriter(capacity: 256)
+        writer.beginObject()
+        writer.key("Output")
+        writer.beginObject()
+        writer.key("__type")
+        if isJSON {
+            writer.string("com.amazon.coral.service#UnknownOperationException" as StaticString)
+            writer.key("message")
+        } else {
+            writer.string("com.amazon.coral.service#SerializationException" as StaticString)
+            writer.key("Message")
+        }
+        writer.string("Kinesis requests need Content-Type: \(jsonContentType), not application/json.")
+        writer.endObject()
+        writer.key("Version")
+        writer.string("1.0" as StaticString)
+        writer.endObject()
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "application/json")
+        return HTTPResponse(status: 404, headers: headers, body: writer.bytes)
+    }
+
+    /// The text of the CBOR refusal.
+    package static let cborMessage =
+        "Sluice speaks the AWS JSON 1.1 protocol, not CBOR (Content-Type: application/x-amz-cbor-1.1), "
+        + "which the AWS SDK for Java sends by default. Turn CBOR off in the client: for the AWS SDK for Java v1 "
+        + "(KCL 1.x, KPL consumers) set the environment variable AWS_CBOR_DISABLE=1 or the system property "
+        + "com.amazonaws.sdk.disableCbor=true; for the AWS SDK for Java v2 (KCL 2.x and 3.x) set the system "
+        + "property aws.cborEnabled=false or the environment variable CBOR_ENABLED=false."
+
+    /// A 400 `SerializationException` encoded as CBOR, so a Java SDK that sent CBOR can parse it
+    /// and show the message instead of "Unable to parse HTTP response content".
+    static func cborNotSupported() -> HTTPResponse {
+        var body: [UInt8] = [0xA2]  // map of 2 pairs
+        CBOR.appendText("__type", to: &body)
+        CBOR.appendText(APIError.Code.serialization.rawValue, to: &body)
+        CBOR.appendText("message", to: &body)
+        CBOR.appendText(cborMessage, to: &body)
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", cborContentType)
+        headers.add("x-amzn-ErrorType", APIError.Code.serialization.rawValue)
+        return HTTPResponse(status: 400, headers: headers, body: body)
+    }
+
+    private func preflight(_ request: HTTPRequest) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        if let requested = Self.header(request.headers, "access-control-request-headers") {
+            headers.add("Access-Control-Allow-Headers", requested)
+        }
+        if let method = Self.header(request.headers, "access-control-request-method") {
+            headers.add("Access-Control-Allow-Methods", method)
+        }
+        headers.add("Access-Control-Max-Age", "172800")
+        return HTTPResponse(status: 200, headers: headers)
+    }
+
+    private func health() -> HTTPResponse {
+        var writer = JSONWriter(capacity: 64)
+        writer.beginObject()
+        writer.key("status")
+        writer.string("ok" as StaticString)
+        writer.key("streams")
+        writer.number(store.listStreams().count)
+        writer.key("openShards")
+        writer.number(store.openShardCount())
+        writer.endObject()
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "application/json")
+        return HTTPResponse(status: 200, headers: headers, body: writer.bytes)
+    }
+
+    private func metricsPage() -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "text/plain; version=0.0.4")
+        return HTTPResponse(status: 200, headers: headers, body: Array(metrics.prometheusText().utf8))
+    }
+}
+
+/// The little CBOR (RFC 8949) needed to answer CBOR clients with an error.
+enum CBOR {
+    /// Appends a definite-length text string (major type 3).
+    static func appendText(_ text: String, to bytes: inout [UInt8]) {
+        let utf8 = Array(text.utf8)
+        let count = utf8.count
+        if count < 24 {
+            bytes.append(0x60 | UInt8(count))
+        } else if count < 256 {
+            bytes.append(contentsOf: [0x78, UInt8(count)])
+        } else {
+            bytes.append(contentsOf: [0x79, UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)])
+        }
+        bytes.append(contentsOf: utf8)
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    func trimmingASCIISpaces() -> Substring {
+        var result = self
+        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
+        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
+        return result
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import SluiceServer
+import SluiceStreams
+import SluiceSupport
+import Synchronization
+
+/// The service scenarios: a real `SluiceService` on a loopback port and a load generator in the
+/// same process that sends pre-encoded requests over N keep-alive connections.
+struct HTTPBenchmark {
+    var baseDirectory: String
+    var seconds: Int
+    var connections: Int
+    var shards: Int
+
+    /// What a run measured.
+    struct Run {
+        var requests: Int
+        var records: Int
+        var payloadBytes: Int
+        var seconds: Double
+        var latencies: [Double]
+    }
+
+    /// PutRecords of `batch` records of 1 KiB (`http-put-records`), or single PutRecord calls of
+    /// 1 KiB (`http-put-record`, batch nil). Runs once at full speed, then open-loop at half of the
+    /// measured rate, where p99 matters.
+    func run(scenario: String, batch: Int?) throws -> [BenchmarkResult] {
+        let directory = baseDirectory + "/sluice-bench-http-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var storeConfiguration = StreamStoreConfiguration(dataDirectory: directory)
+        storeConfiguration.creationDelayMilliseconds = 0
+        storeConfiguration.segmentSize = 256 << 20
+        var serverConfiguration = HTTPServerConfiguration()
+        serverConfiguration.port = 0
+        serverConfiguration.workers = max(64, connections)
+        let service = try SluiceService(store: storeConfiguration, server: serverConfiguration, logger: .disabled)
+        service.start()
+        defer {
+            service.shutdown(graceMilliseconds: 5000)
+            try? FileManager.default.removeItem(atPath: directory)  // scratch data of this run
+        }
+        try service.store.createStream(name: "bench", shardCount: shards)
+        let data = Data((0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 7) }).base64EncodedString()
+        let bodies: [[UInt8]] = (0..<connections).map { connection in
+            if let batch {
+                let records = (0..<batch).map { "{\"Data\":\"\(data)\",\"PartitionKey\":\"key-\(connection)-\($0)\"}" }
+                return Array("{\"StreamName\":\"bench\",\"Records\":[\(records.joined(separator: ","))]}".utf8)
+            }
+            return Array("{\"StreamName\":\"bench\",\"Data\":\"\(data)\",\"PartitionKey\":\"key-\(connection)\"}".utf8)
+        }
+        let target = batch == nil ? "Kinesis_20131202.PutRecord" : "Kinesis_20131202.PutRecords"
+        let requests = bodies.map { body in
+            Array(
+                ("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: \(target)\r\n"
+                    + "Content-Type: application/x-amz-json-1.1\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body
+        }
+        let perRequest = batch ?? 1
+        let full = try load(port: service.server.port, requests: requests, records: perRequest, rate: nil)
+        let rate = Double(full.requests) / full.seconds / 2
+        let half = try load(port: service.server.port, requests: requests, records: perRequest, rate: rate)
+        return [(full, "max"), (half, "half-of-max")].map { run, mode in
+            BenchmarkResult(
+                scenario: scenario, threads: connections, records: run.records, bytes: run.payloadBytes, seconds: run.seconds,
+                latenciesMilliseconds: run.latencies,
+                extra: [
+                    ("connections", "\(connections)"), ("records_per_request", "\(perRequest)"), ("mode", "\"\(mode)\""),
+                    ("requests_per_s", String(format: "%.0f", Double(run.requests) / run.seconds)), ("shards", "\(shards)"),
+                    ("durability", "\"always\""),
+                ])
+        }
+    }
+
+    /// Sends requests over `requests.count` connections for `seconds`, as fast as answers come
+    /// (rate nil) or open-loop at `rate` requests per second in all, with latency measured from
+    /// each request's scheduled time.
+    private func load(port: UInt16, requests: [[UInt8]], records: Int, rate: Double?) throws -> Run {
+        let total = Atomic<Int>(0)
+        let failures = Mutex<[String]>([])
+        let latencies = Mutex<[Double]>([])
+        let group = DispatchGroup()
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let duration = Duration.seconds(seconds)
+        for (index, request) in requests.enumerated() {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                var local: [Double] = []
+                do {
+                    let descriptor = try Socket.connect(host: "127.0.0.1", port: port)
+                    defer { Socket.close(descriptor) }
+                    var reader = ResponseReader(descriptor: descriptor)
+                    let interval = rate.map { Duration.seconds(Double(requests.count) / $0) }
+                    var scheduled = begin + (interval.map { $0 * (Double(index) / Double(requests.count)) } ?? .zero)
+                    while clock.now - begin < duration {
+                        if interval != nil {
+                            // Pacing of the open-loop mode (a benchmark, not a test).
+                            let wait = scheduled - clock.now
+                            if wait > .zero {
+                                Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+                            }
+                        } else {
+                            scheduled = clock.now
+                        }
+                        try Socket.writeAll(descriptor, [request], timeoutMilliseconds: 30_000)
+                        let status = try reader.read()
+                        guard status.code == 200, !status.failedRecords else {
+                            failures.withLock { $0.append("HTTP \(status.code) failed=\(status.failedRecords)") }
+                            return
+                        }
+                        let elapsed = clock.now - scheduled
+                        local.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+                        total.add(1, ordering: .relaxed)
+                        if let interval { scheduled += interval }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+                latencies.withLock { $0 += local }
+            }
+            thread.name = "bench-client-\(index)"
+            thread.start()
+        }
+        group.wait()
+        let elapsed = clock.now - begin
+        if let failure = failures.withLock({ $0.first }) {
+            throw StreamError(.internalFailure, "load generator saw a failed request: \(failure)")
+        }
+        let count = total.load(ordering: .relaxed)
+        return Run(
+            requests: count, records: count * records, payloadBytes: count * records * 1024,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            latencies: latencies.withLock { $0 })
+    }
+}
+
+/// Reads HTTP responses off a blocking socket: status, Content-Length body, and whether a
+/// PutRecords answer reports failed records.
+struct ResponseReader {
+    let descriptor: Int32
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var start = 0
+    private var end = 0
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    mutating func read() throws -> (code: Int, failedRecords: Bool) {
+        while true {
+            if let headEnd = find([13, 10, 13, 10]) {
+                let head = String(decoding: buffer[start..<headEnd], as: UTF8.self)
+                let code = Int(head.dropFirst(9).prefix(3)) ?? 0
+                var length = 0
+                for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
+                    length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+                }
+                let bodyStart = headEnd + 4
+                while end - bodyStart < length { try fill() }
+                let body = String(decoding: buffer[bodyStart..<(bodyStart + length)], as: UTF8.self)
+                start = bodyStart + length
+                let failed = body.contains("\"FailedRecordCount\":") && !body.contains("\"FailedRecordCount\":0")
+                return (code, failed)
+            }
+            try fill()
+        }
+    }
+
+    private func find(_ marker: [UInt8]) -> Int? {
+        var index = start
+        while index + marker.count <= end {
+            if buffer[index] == marker[0] && Array(buffer[index..<(index + marker.count)]) == marker { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    private mutating func fill() throws {
+        if start == end {
+            start = 0
+            end = 0
+        } else if start > buffer.count / 2 {
+            let (from, count) = (start, end - start)
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + from, byteCount: count)
+            }
+            start = 0
+            end = count
+        }
+        if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+        let result = buffer.withUnsafeMutableBytes { Socket.read(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
+        switch result {
+        case .bytes(let count): end += count
+        case .wouldBlock: break
+        case .closed: throw StreamError(.internalFailure, "the server closed the connection")
+        }
+    }
+}
