@@ -357,7 +357,7 @@ package final class StreamStore: Sendable {
         return StreamDescription(
             name: name, arn: arn(of: name), status: state, retentionHours: metadata.retentionHours,
             createdAt: metadata.createdAt, shards: state == .creating ? [] : shards,
-            openShardCount: metadata.openShards.count)
+            openShardCount: state == .creating ? 0 : metadata.openShards.count)
     }
 
     /// The shards of a stream, by index.

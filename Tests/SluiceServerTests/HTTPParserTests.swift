@@ -73,6 +73,7 @@ import Testing
         ("POST / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", 417),
         ("POST / HTTP/1.1\r\n folded: header\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        ("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello", 400),
     ])
     func malformedRequestsFailWithTheRightStatus(text: String, status: Int) {
         let events = feed(text)

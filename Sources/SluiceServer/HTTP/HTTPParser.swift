@@ -164,6 +164,11 @@ package struct HTTPParser {
             headers.add(String(name), value)
         }
         var contentLength: Int? = nil
+        let lengths = Set(headers.fields.filter { $0.name.lowercased() == "content-length" }.map(\.value))
+        if lengths.count > 1 {
+            // Differing lengths are how requests are smuggled past proxies (RFC 9112 §6.3).
+            return .failure(400, "The request carries conflicting Content-Length values.")
+        }
         if let lengthText = headers["content-length"] {
             guard !lengthText.isEmpty, lengthText.utf8.count <= 18, lengthText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                 let length = Int(lengthText)
