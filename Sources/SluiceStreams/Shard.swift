@@ -59,7 +59,13 @@ final class Shard: Sendable {
         var shutDown = false
         var lastArrival: Int64
         var floors: [String: ShardPosition] = [:]
+        /// Callbacks waiting for durability, in commit order.
+        var pending: [(commit: Int64, callback: DurableCallback)] = []
+        var syncerRunning = false
     }
+
+    /// Called once the records of an append are durable (nil) or have failed (the error).
+    typealias DurableCallback = @Sendable (StreamError?) -> Void
 
     /// Why an append was refused without writing anything.
     enum AppendRefusal: Error {
@@ -240,8 +246,11 @@ final class Shard: Sendable {
     /// to wait for. Does not wait for durability; see `waitUntilDurable(_:)`.
     ///
     /// Thread-safe; holds the shard lock while stamping and writing the frames (no fsync).
-    func append(_ batch: inout PreparedBatch) throws(AppendRefusal) -> (sequences: [SequenceNumber], commit: Int64) {
+    func append(
+        _ batch: inout PreparedBatch, onDurable: DurableCallback? = nil
+    ) throws(AppendRefusal) -> (sequences: [SequenceNumber], commit: Int64) {
         let interval = settings.indexInterval
+        var startSyncer = false
         let result: Result<([SequenceNumber], Int64), AppendRefusal> = lock.withLock { locked in
             if locked.state.closed { return .failure(.closed) }
             if locked.state.shutDown {
@@ -328,15 +337,73 @@ final class Shard: Sendable {
             }
             locked.state.lastArrival = arrival
             locked.state.appended += Int64(batch.byteCount)
-            if settings.durability != .always {
-                locked.broadcast()
+            if let onDurable, settings.durability == .always {
+                locked.state.pending.append((locked.state.appended, onDurable))
+                if !locked.state.syncerRunning {
+                    locked.state.syncerRunning = true
+                    startSyncer = true
+                }
             }
+            locked.broadcast()
             return .success((sequences, locked.state.appended))
         }
+        if startSyncer { spawnSyncer() }
         switch result {
-        case .success(let value): return value
+        case .success(let value):
+            // Under a relaxed policy the records count as acknowledged once written.
+            if settings.durability != .always { onDurable?(nil) }
+            return value
         case .failure(let refusal): throw refusal
         }
+    }
+
+    // MARK: - Syncer
+
+    /// The shard's syncer thread: while callbacks wait, it leads group syncs and then runs the
+    /// callbacks whose records are durable (or failed), outside the lock. Started by the first
+    /// append with a callback; exits when none are left and the shard is idle.
+    private func spawnSyncer() {
+        Threads.spawn(name: "sluice-sync-\(shardID)") { [self] in
+            while true {
+                let (ready, plan) = lock.withLock { locked -> ([(DurableCallback, StreamError?)], SyncPlan?) in
+                    while true {
+                        let ready = takeResolved(&locked.state)
+                        if !ready.isEmpty { return (ready, nil) }
+                        if locked.state.pending.isEmpty {
+                            locked.state.syncerRunning = false
+                            return ([], nil)
+                        }
+                        if !locked.state.syncing && locked.state.durable < locked.state.appended {
+                            return ([], makeSyncPlan(&locked.state))
+                        }
+                        locked.wait()
+                    }
+                }
+                for (callback, error) in ready { callback(error) }
+                if let plan {
+                    runSync(plan)
+                    continue
+                }
+                if ready.isEmpty { return }
+            }
+        }
+    }
+
+    /// Removes and returns the callbacks whose commit is durable or inside a failed range. Lock held.
+    private func takeResolved(_ state: inout State) -> [(DurableCallback, StreamError?)] {
+        var ready: [(DurableCallback, StreamError?)] = []
+        var kept: [(commit: Int64, callback: DurableCallback)] = []
+        for entry in state.pending {
+            if let failure = state.failures.last(where: { entry.commit > $0.from && entry.commit <= $0.to }) {
+                ready.append((entry.callback, failure.error))
+            } else if state.durable >= entry.commit {
+                ready.append((entry.callback, nil))
+            } else {
+                kept.append(entry)
+            }
+        }
+        if !ready.isEmpty { state.pending = kept }
+        return ready
     }
 
     /// Blocks until everything up to `commit` is durable, leading a group sync if none is running.

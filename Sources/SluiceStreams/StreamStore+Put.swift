@@ -104,9 +104,33 @@ extension StreamStore {
         return hashKeys
     }
 
+    /// Blocking form of `put(stream:_:pathPrefix:completion:)`.
     private func put(stream name: String, _ entries: [PutRecordsEntry], pathPrefix: String) throws(StreamError)
         -> [Result<PutResult, StreamError>]
     {
+        let done = ConditionLock<[Result<PutResult, StreamError>]?>(nil)
+        try put(stream: name, entries, pathPrefix: pathPrefix) { results in
+            done.withLock { locked in
+                locked.state = results
+                locked.broadcast()
+            }
+        }
+        return done.withLock { locked in
+            while locked.state == nil { locked.wait() }
+            return locked.state!
+        }
+    }
+
+    /// Validates, routes and appends the records, then calls `completion` once every record is
+    /// durable or has failed: on this thread if nothing needs to wait, otherwise on the syncer
+    /// thread of the last shard to become durable. Nothing blocks on fsync.
+    ///
+    /// - Throws: `StreamError` for the request as a whole (validation, unknown stream), in which
+    ///   case `completion` is never called.
+    func put(
+        stream name: String, _ entries: [PutRecordsEntry], pathPrefix: String,
+        completion: @escaping @Sendable ([Result<PutResult, StreamError>]) -> Void
+    ) throws(StreamError) {
         var nameErrors = ValidationErrors()
         StreamStore.validate(streamName: name, into: &nameErrors)
         try nameErrors.check()
@@ -114,25 +138,25 @@ extension StreamStore {
         let stream = try stream(name)
         guard status(stream) != .creating else { throw StreamError.streamNotFound(name, account: account) }
 
-        var results = [Result<PutResult, StreamError>?](repeating: nil, count: entries.count)
+        let collector = PutCollector(count: entries.count, completion: completion)
         var pending = Array(entries.indices)
         var attempts = 0
         while !pending.isEmpty {
             attempts += 1
             guard attempts <= 16 else {
-                for index in pending {
-                    results[index] = .failure(StreamError(.internalFailure, "Internal service failure."))
-                }
+                collector.fail(pending, StreamError(.internalFailure, "Internal service failure."))
                 break
             }
-            let routes: [Stream.Route]? = stream.state.withLock { $0.deleted ? nil : $0.routes }
-            guard let routes else { throw StreamError.streamNotFound(name, account: account) }
+            guard let routes = stream.state.withLock({ $0.deleted ? nil : $0.routes }) else {
+                collector.fail(pending, StreamError.streamNotFound(name, account: account))
+                break
+            }
             // Group by shard, keeping request order within each shard.
             var groups: [(shard: Shard, indices: [Int])] = []
             var slotOf: [ObjectIdentifier: Int] = [:]
             for index in pending {
                 guard let shard = Stream.route(hashKeys[index], in: routes) else {
-                    results[index] = .failure(StreamError(.internalFailure, "Internal service failure."))
+                    collector.fail([index], StreamError(.internalFailure, "Internal service failure."))
                     continue
                 }
                 let id = ObjectIdentifier(shard)
@@ -144,35 +168,149 @@ extension StreamStore {
                 }
             }
             var reroute: [Int] = []
-            var commits: [(shard: Shard, commit: Int64, indices: [Int], sequences: [SequenceNumber])] = []
             for group in groups {
                 var batch = PreparedBatch(group.indices.map { (entries[$0].partitionKey, entries[$0].data) })
+                let ticket = collector.open(group.indices, shardID: group.shard.shardID)
                 do throws(Shard.AppendRefusal) {
-                    let (sequences, commit) = try group.shard.append(&batch)
-                    commits.append((group.shard, commit, group.indices, sequences))
+                    let (sequences, _) = try group.shard.append(&batch) { error in collector.durable(ticket, error) }
+                    collector.appended(ticket, sequences)
                 } catch {
+                    collector.abandon(ticket)
                     switch error {
                     case .closed: reroute.append(contentsOf: group.indices)
-                    case .failed(let failure):
-                        for index in group.indices { results[index] = .failure(failure) }
-                    }
-                }
-            }
-            for commit in commits {
-                var failure: StreamError?
-                if settings.durability == .always {
-                    do throws(StreamError) { try commit.shard.waitUntilDurable(commit.commit) } catch { failure = error }
-                }
-                for (slot, index) in commit.indices.enumerated() {
-                    if let failure {
-                        results[index] = .failure(failure)
-                    } else {
-                        results[index] = .success(PutResult(shardID: commit.shard.shardID, sequenceNumber: commit.sequences[slot]))
+                    case .failed(let failure): collector.fail(group.indices, failure)
                     }
                 }
             }
             pending = reroute.sorted()
         }
-        return results.map { $0! }
+        collector.finishSetup()
+    }
+}
+
+/// Gathers the outcome of one put across shards: each shard group's sequence numbers (known when
+/// its append returns) and its durability (known when its callback runs, possibly earlier), and
+/// calls the completion exactly once when all are known.
+private final class PutCollector: Sendable {
+    private struct Group {
+        var indices: [Int]
+        var shardID: String
+        var sequences: [SequenceNumber]?
+        var durable: StreamError??
+    }
+
+    private struct State {
+        var results: [Result<PutResult, StreamError>?]
+        var groups: [Group] = []
+        var open = 1  // the setup itself, released by finishSetup
+        var finished = false
+    }
+
+    private let state: Mutex<State>
+    private let completion: @Sendable ([Result<PutResult, StreamError>]) -> Void
+
+    init(count: Int, completion: @escaping @Sendable ([Result<PutResult, StreamError>]) -> Void) {
+        state = Mutex(State(results: Array(repeating: nil, count: count)))
+        self.completion = completion
+    }
+
+    func open(_ indices: [Int], shardID: String) -> Int {
+        state.withLock { state in
+            state.groups.append(Group(indices: indices, shardID: shardID))
+            state.open += 1
+            return state.groups.count - 1
+        }
+    }
+
+    func appended(_ ticket: Int, _ sequences: [SequenceNumber]) {
+        settle { state in
+            state.groups[ticket].sequences = sequences
+            return resolve(&state, ticket)
+        }
+    }
+
+    func durable(_ ticket: Int, _ error: StreamError?) {
+        settle { state in
+            state.groups[ticket].durable = .some(error)
+            return resolve(&state, ticket)
+        }
+    }
+
+    /// The append was refused: no callback will come for this ticket.
+    func abandon(_ ticket: Int) {
+        settle { state in
+            state.open -= 1
+            return true
+        }
+    }
+
+    func fail(_ indices: [Int], _ error: StreamError) {
+        state.withLock { state in
+            for index in indices { state.results[index] = .failure(error) }
+        }
+    }
+
+    func finishSetup() {
+        settle { state in
+            state.open -= 1
+            return true
+        }
+    }
+
+    /// Fills in a group's results once both halves are known; true when something changed.
+    private func resolve(_ state: inout State, _ ticket: Int) -> Bool {
+        let group = state.groups[ticket]
+        guard let sequences = group.sequences, let durable = group.durable else { return false }
+        for (slot, index) in group.indices.enumerated() {
+            if let error = durable {
+                state.results[index] = .failure(error)
+            } else {
+                state.results[index] = .success(PutResult(shardID: group.shardID, sequenceNumber: sequences[slot]))
+            }
+        }
+        state.open -= 1
+        return true
+    }
+
+    private func settle(_ change: (inout State) -> Bool) {
+        let results: [Result<PutResult, StreamError>]? = state.withLock { state in
+            guard change(&state), state.open == 0, !state.finished else { return nil }
+            state.finished = true
+            return state.results.map { $0 ?? .failure(StreamError(.internalFailure, "Internal service failure.")) }
+        }
+        if let results { completion(results) }
+    }
+}
+
+extension StreamStore {
+    /// PutRecords without blocking: `completion` gets the per-entry results once every record is
+    /// durable or has failed (see `put(stream:_:pathPrefix:completion:)`).
+    /// - Throws: `StreamError` for the request as a whole; then `completion` is never called.
+    package func putRecords(
+        stream name: String, entries: [PutRecordsEntry],
+        completion: @escaping @Sendable ([Result<PutResult, StreamError>]) -> Void
+    ) throws(StreamError) {
+        var errors = ValidationErrors()
+        if entries.isEmpty {
+            errors.add(value: "[]", at: "records", "Member must have length greater than or equal to 1")
+        } else if entries.count > StreamLimits.putRecordsMaximumEntries {
+            errors.add(
+                value: "[\(entries.count) entries]", at: "records",
+                "Member must have length less than or equal to \(StreamLimits.putRecordsMaximumEntries)")
+        }
+        try errors.check()
+        try put(stream: name, entries, pathPrefix: "records.", completion: completion)
+    }
+
+    /// PutRecord without blocking: `completion` gets the result once the record is durable.
+    /// - Throws: `StreamError` for an invalid request; then `completion` is never called.
+    package func putRecord(
+        stream name: String, partitionKey: String, data: [UInt8], explicitHashKey: String? = nil,
+        completion: @escaping @Sendable (Result<PutResult, StreamError>) -> Void
+    ) throws(StreamError) {
+        try put(
+            stream: name, [PutRecordsEntry(partitionKey: partitionKey, data: data, explicitHashKey: explicitHashKey)],
+            pathPrefix: ""
+        ) { results in completion(results[0]) }
     }
 }

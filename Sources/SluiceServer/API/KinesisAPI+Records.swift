@@ -12,7 +12,10 @@ extension KinesisAPI {
     /// `SequenceNumberForOrdering` is checked against the model's pattern and otherwise needs no
     /// work: a shard's sequence numbers only grow, so the new record's number is always greater
     /// than any number the shard handed out before.
-    func putRecord(_ fields: RequestFields, _ context: inout RequestContext) throws(APIError) -> [UInt8] {
+    func putRecord(
+        _ fields: RequestFields, _ context: RequestContext,
+        completion: @escaping @Sendable (Result<[UInt8], APIError>, RequestContext) -> Void
+    ) throws(APIError) {
         let reference = try StreamReference(fields)
         let data = try fields.blob("Data")
         let partitionKey = try fields.string("PartitionKey")
@@ -25,22 +28,35 @@ extension KinesisAPI {
         reference.validate(into: &errors)
         try errors.checkAPI()
         let name = try resolve(reference)
-        guard let data, let partitionKey else { return [] }  // unreachable: `required` above
-        context.stream = name
-        let result = try mapped { () throws(StreamError) in
-            try store.putRecord(stream: name, partitionKey: partitionKey, data: data, explicitHashKey: explicitHashKey)
+        guard let data, let partitionKey else {  // unreachable: `required` above
+            completion(.success([]), context)
+            return
         }
-        context.incoming = [(result.shardID, 1, data.count + partitionKey.utf8.count)]
-        var writer = JSONWriter(capacity: 160)
-        writer.beginObject()
-        writer.key("ShardId")
-        writer.string(result.shardID)
-        writer.key("SequenceNumber")
-        writer.string(result.sequenceNumber.description)
-        writer.key("EncryptionType")
-        writer.string("NONE" as StaticString)
-        writer.endObject()
-        return writer.bytes
+        var context = context
+        context.stream = name
+        let started = context
+        let bytes = data.count + partitionKey.utf8.count
+        try mapped { () throws(StreamError) in
+            try store.putRecord(stream: name, partitionKey: partitionKey, data: data, explicitHashKey: explicitHashKey) { result in
+                switch result {
+                case .failure(let error):
+                    completion(.failure(APIError(error)), started)
+                case .success(let stored):
+                    var context = started
+                    context.incoming = [(stored.shardID, 1, bytes)]
+                    var writer = JSONWriter(capacity: 160)
+                    writer.beginObject()
+                    writer.key("ShardId")
+                    writer.string(stored.shardID)
+                    writer.key("SequenceNumber")
+                    writer.string(stored.sequenceNumber.description)
+                    writer.key("EncryptionType")
+                    writer.string("NONE" as StaticString)
+                    writer.endObject()
+                    completion(.success(writer.bytes), context)
+                }
+            }
+        }
     }
 
     // MARK: - PutRecords
@@ -51,7 +67,10 @@ extension KinesisAPI {
     /// request order, `{SequenceNumber, ShardId}` for each stored record and `{ErrorCode,
     /// ErrorMessage}` for each failed one. A storage failure is reported as AWS does,
     /// `InternalFailure` / "Internal service failure.", and logged in full with the request id.
-    func putRecords(_ fields: RequestFields, _ context: inout RequestContext) throws(APIError) -> [UInt8] {
+    func putRecords(
+        _ fields: RequestFields, _ context: RequestContext,
+        completion: @escaping @Sendable (Result<[UInt8], APIError>, RequestContext) -> Void
+    ) throws(APIError) {
         let reference = try StreamReference(fields)
         let list = try fields.list("Records")
         var entries: [PutRecordsEntry] = []
@@ -82,10 +101,24 @@ extension KinesisAPI {
         reference.validate(into: &errors)
         try errors.checkAPI()
         let name = try resolve(reference)
+        var context = context
         context.stream = name
+        let started = context
+        let sizes = entries.map { $0.data.count + $0.partitionKey.utf8.count }
+        try mapped { () throws(StreamError) in
+            try store.putRecords(stream: name, entries: entries) { results in
+                let (body, context) = Self.putRecordsResponse(results, sizes: sizes, stream: name, context: started)
+                completion(.success(body), context)
+            }
+        }
+    }
 
-        let results = try mapped { () throws(StreamError) in try store.putRecords(stream: name, entries: entries) }
-
+    /// The PutRecords response body for per-entry results, and the context with per-shard
+    /// counts; logs a partial failure with the request id.
+    static func putRecordsResponse(
+        _ results: [Result<PutResult, StreamError>], sizes: [Int], stream name: String, context: RequestContext
+    ) -> ([UInt8], RequestContext) {
+        var context = context
         var failed = 0
         var perShard: [String: (records: Int, bytes: Int)] = [:]
         var writer = JSONWriter(capacity: 64 + results.count * 96)
@@ -104,7 +137,7 @@ extension KinesisAPI {
                 writer.string(stored.sequenceNumber.description)
                 writer.key("ShardId")
                 writer.string(stored.shardID)
-                let bytes = entries[position].data.count + entries[position].partitionKey.utf8.count
+                let bytes = sizes[position]
                 perShard[stored.shardID, default: (0, 0)].records += 1
                 perShard[stored.shardID, default: (0, 0)].bytes += bytes
             case .failure(let error):
@@ -135,7 +168,7 @@ extension KinesisAPI {
                     ])
             }
         }
-        return body
+        return (body, context)
     }
 
     /// The `ErrorCode` and `ErrorMessage` of a failed PutRecords entry. Storage failures read as

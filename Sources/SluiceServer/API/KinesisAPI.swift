@@ -2,7 +2,7 @@ import SluiceStreams
 import SluiceSupport
 
 /// What a handler learns about a request besides its response: for metrics and the log.
-struct RequestContext {
+struct RequestContext: Sendable {
     let requestID: String
     let logger: Logger
     /// The stream the request addressed (once resolved).
@@ -26,8 +26,34 @@ struct KinesisAPI: Sendable {
     var clock: any TimeSource { store.configuration.clock }
     var account: String { store.configuration.accountID }
 
-    /// Runs `operation`.
+    /// Runs `operation` and calls `completion` exactly once with the response body or the error,
+    /// and the context with what the operation learned. PutRecord and PutRecords complete once
+    /// their records are durable, from the shard's syncer thread; every other operation completes
+    /// before this returns.
     func perform(
+        _ operation: KinesisOperation, _ fields: RequestFields, _ context: RequestContext,
+        completion: @escaping @Sendable (Result<[UInt8], APIError>, RequestContext) -> Void
+    ) {
+        do throws(APIError) {
+            switch operation {
+            case .putRecord:
+                try putRecord(fields, context, completion: completion)
+                return
+            case .putRecords:
+                try putRecords(fields, context, completion: completion)
+                return
+            default:
+                var context = context
+                let body = try performNow(operation, fields, &context)
+                completion(.success(body), context)
+            }
+        } catch {
+            completion(.failure(error), context)
+        }
+    }
+
+    /// The operations that answer at once.
+    private func performNow(
         _ operation: KinesisOperation, _ fields: RequestFields, _ context: inout RequestContext
     ) throws(APIError) -> [UInt8] {
         switch operation {
@@ -41,8 +67,8 @@ struct KinesisAPI: Sendable {
         case .splitShard: return try splitShard(fields)
         case .mergeShards: return try mergeShards(fields)
         case .updateShardCount: return try updateShardCount(fields)
-        case .putRecord: return try putRecord(fields, &context)
-        case .putRecords: return try putRecords(fields, &context)
+        case .putRecord, .putRecords:
+            preconditionFailure("PutRecord and PutRecords complete asynchronously; see perform(_:_:_:completion:)")
         case .getShardIterator: return try getShardIterator(fields)
         case .getRecords: return try getRecords(fields, &context)
         case .increaseStreamRetentionPeriod: return try changeRetention(fields, increase: true)

@@ -48,10 +48,36 @@ package final class ServiceRouter: HTTPHandler {
     }
 
     /// Answers one request, records its metrics and logs one access line at debug level.
+    /// Blocks until the answer is ready (PutRecord and PutRecords: until durable).
     package func handle(_ request: HTTPRequest, requestID: String) -> HTTPResponse {
+        let answer = ConditionLock<HTTPResponse?>(nil)
+        handle(request, requestID: requestID) { response in
+            answer.withLock { locked in
+                locked.state = response
+                locked.broadcast()
+            }
+        }
+        return answer.withLock { locked in
+            while locked.state == nil { locked.wait() }
+            return locked.state!
+        }
+    }
+
+    /// Answers one request through `respond`: at once, or for PutRecord and PutRecords from the
+    /// shard's syncer thread once the records are durable, so no worker waits on fsync.
+    package func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let started = ContinuousClock.now
-        var context = RequestContext(requestID: requestID, logger: logger)
-        var (response, operation) = route(request, &context)
+        let context = RequestContext(requestID: requestID, logger: logger)
+        route(request, context) { response, operation, context in
+            self.finish(request, response, operation: operation, context: context, started: started, respond: respond)
+        }
+    }
+
+    private func finish(
+        _ request: HTTPRequest, _ response: HTTPResponse, operation: String, context: RequestContext,
+        started: ContinuousClock.Instant, respond: @Sendable (HTTPResponse) -> Void
+    ) {
+        var response = response
         if Self.header(request.headers, "origin") != nil {
             response.headers.add("Access-Control-Allow-Origin", "*")
             response.headers.add(
@@ -65,31 +91,57 @@ package final class ServiceRouter: HTTPHandler {
             incoming: context.incoming, iteratorAge: context.iteratorAge)
         if logger.level <= .debug {
             var fields = [
-                "requestID": requestID, "operation": operation, "status": String(response.status),
+                "requestID": context.requestID, "operation": operation, "status": String(response.status),
                 "durationMs": String(Double(Int(seconds * 1_000_000)) / 1000),
             ]
             if let stream = context.stream { fields["stream"] = stream }
             logger.log(.debug, "request", fields)
         }
-        return response
+        respond(response)
     }
 
     // MARK: - Routing
 
     /// The response and the operation label for metrics and the log.
-    private func route(_ request: HTTPRequest, _ context: inout RequestContext) -> (HTTPResponse, String) {
+    private func route(
+        _ request: HTTPRequest, _ context: RequestContext,
+        done: @escaping @Sendable (HTTPResponse, String, RequestContext) -> Void
+    ) {
+        let (response, label, parsed) = check(request, context)
+        guard let response else {
+            guard let (operation, fields) = parsed else { return }
+            api.perform(operation, fields, context) { result, context in
+                switch result {
+                case .success(let body):
+                    var headers = HTTPHeaders()
+                    headers.add("Content-Type", Self.jsonContentType)
+                    done(HTTPResponse(status: 200, headers: headers, body: body), label, context)
+                case .failure(let failure):
+                    done(self.error(failure, context), label, context)
+                }
+            }
+            return
+        }
+        done(response, label, context)
+    }
+
+    /// Every protocol-level answer (wrong method, content type, body, operation); a nil response
+    /// and the parsed operation when the request is a well-formed Kinesis operation to perform.
+    private func check(
+        _ request: HTTPRequest, _ context: RequestContext
+    ) -> (HTTPResponse?, String, (KinesisOperation, RequestFields)?) {
         let method = request.method
         if method == "GET" {
             switch request.path {
-            case "/health": return (health(), "Health")
-            case "/metrics": return (metricsPage(), "Metrics")
+            case "/health": return (health(), "Health", nil)
+            case "/metrics": return (metricsPage(), "Metrics", nil)
             default: break
             }
         }
         if method == "OPTIONS", Self.header(request.headers, "origin") != nil {
-            return (preflight(request), "CORS")
+            return (preflight(request), "CORS", nil)
         }
-        guard method == "POST" else { return (Self.accessDenied(), "Rejected") }
+        guard method == "POST" else { return (Self.accessDenied(), "Rejected", nil) }
 
         let contentType = Self.mediaType(Self.header(request.headers, "content-type"))
         let target = Self.header(request.headers, "x-amz-target")
@@ -97,10 +149,10 @@ package final class ServiceRouter: HTTPHandler {
         let label = operation?.rawValue ?? "UnknownOperation"
 
         if contentType == Self.cborContentType {
-            return (Self.cborNotSupported(), label)
+            return (Self.cborNotSupported(), label, nil)
         }
         if contentType == "application/json" {
-            return (Self.legacyEnvelope(body: request.body), "Rejected")
+            return (Self.legacyEnvelope(body: request.body), "Rejected", nil)
         }
         guard contentType == Self.jsonContentType else {
             let hasServiceAndOperation =
@@ -109,9 +161,9 @@ package final class ServiceRouter: HTTPHandler {
                     return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
                 } ?? false
             if !request.body.isEmpty && hasServiceAndOperation {
-                return (HTTPResponse(status: 404, body: Array("<UnknownOperationException/>\n".utf8)), "Rejected")
+                return (HTTPResponse(status: 404, body: Array("<UnknownOperationException/>\n".utf8)), "Rejected", nil)
             }
-            return (Self.accessDenied(), "Rejected")
+            return (Self.accessDenied(), "Rejected", nil)
         }
 
         guard !request.body.isEmpty else {
@@ -121,37 +173,30 @@ package final class ServiceRouter: HTTPHandler {
                         APIError(
                             .serialization,
                             "The request body is empty; \(operation.rawValue) needs a JSON object (at least {})."),
-                        context), label
+                        context), label, nil
                 )
             }
-            return (error(Self.unknownOperation(target), context), label)
+            return (error(Self.unknownOperation(target), context), label, nil)
         }
         let parsed: JSONValue
         do {
             parsed = try JSONParser.parse(request.body)
         } catch {
             return (
-                self.error(APIError(.serialization, "The request body is not valid JSON: \(error)."), context), label
+                self.error(APIError(.serialization, "The request body is not valid JSON: \(error)."), context), label, nil
             )
         }
         guard case .object(let object) = parsed else {
             return (
                 error(
                     APIError(.serialization, "The request body must be a JSON object, not \(parsed.kindDescription)."),
-                    context), label
+                    context), label, nil
             )
         }
         guard let operation else {
-            return (error(Self.unknownOperation(target), context), label)
+            return (error(Self.unknownOperation(target), context), label, nil)
         }
-        do {
-            let body = try api.perform(operation, RequestFields(object), &context)
-            var headers = HTTPHeaders()
-            headers.add("Content-Type", Self.jsonContentType)
-            return (HTTPResponse(status: 200, headers: headers, body: body), label)
-        } catch {
-            return (self.error(error, context), label)
-        }
+        return (nil, label, (operation, RequestFields(object)))
     }
 
     /// The media type of a `Content-Type` value: lower-cased, without parameters.

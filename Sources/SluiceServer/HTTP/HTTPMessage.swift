@@ -90,4 +90,15 @@ package struct HTTPResponse: Sendable {
 package protocol HTTPHandler: Sendable {
     /// Answers one request. `requestID` is the id the server sends as `x-amzn-RequestId`.
     func handle(_ request: HTTPRequest, requestID: String) -> HTTPResponse
+
+    /// Answers one request by calling `respond` exactly once, now or later from any thread, so
+    /// that a handler waiting for durability does not hold a worker thread. The default calls
+    /// `handle(_:requestID:)`.
+    func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void)
+}
+
+extension HTTPHandler {
+    package func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        respond(handle(request, requestID: requestID))
+    }
 }

@@ -48,17 +48,19 @@ package final class HTTPServer: Sendable {
     private let nextID = Atomic<UInt64>(1)
     private let queue: ConditionLock<WorkQueue>
     private let lifecycle = ConditionLock<Lifecycle>(Lifecycle())
+    private let accepting = Atomic<Bool>(true)
+    private let stopping = Atomic<Bool>(false)
     private static let listenerToken: UInt64 = 0
 
     private struct Lifecycle {
-        var accepting = true
-        var stopping = false
         var threadsRunning = 0
     }
 
-    private struct Job {
-        var connection: Connection
-        var request: HTTPRequest
+    private enum Job {
+        /// A request to answer.
+        case request(Connection, HTTPRequest)
+        /// The rest of a response the socket could not take at once.
+        case write(Connection, [[UInt8]], keepAlive: Bool)
     }
 
     private struct WorkQueue {
@@ -120,7 +122,7 @@ package final class HTTPServer: Sendable {
             if !busy { break }
             _ = queue.withLock { $0.wait(nanoseconds: 20_000_000) }
         }
-        lifecycle.withLock { $0.state.stopping = true }
+        stopping.store(true, ordering: .releasing)
         queue.withLock { locked in
             locked.state.closed = true
             locked.broadcast()
@@ -135,19 +137,14 @@ package final class HTTPServer: Sendable {
     /// Closes the listener: no new connections; responses from now on carry `Connection: close`.
     /// The first step of `shutdown`. Idempotent.
     package func stopAccepting() {
-        let first = lifecycle.withLock { locked -> Bool in
-            guard locked.state.accepting else { return false }
-            locked.state.accepting = false
-            return true
-        }
-        if first {
+        if accepting.exchange(false, ordering: .acquiringAndReleasing) {
             poller.remove(listener)
             Socket.close(listener)
         }
     }
 
-    private var isStopping: Bool { lifecycle.withLock { $0.state.stopping } }
-    private var isAccepting: Bool { lifecycle.withLock { $0.state.accepting } }
+    private var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    private var isAccepting: Bool { accepting.load(ordering: .acquiring) }
 
     // MARK: - Event loop
 
@@ -248,18 +245,23 @@ package final class HTTPServer: Sendable {
     }
 
     private func enqueue(_ connection: Connection, _ request: HTTPRequest) {
-        let accepted = queue.withLock { locked -> Bool in
-            guard !locked.state.closed, locked.state.count < configuration.maximumQueuedRequests else { return false }
+        if !submit(.request(connection, request), bounded: true) {
+            answerFailure(connection, status: 503, message: "The server is overloaded; retry with backoff.")
+        }
+    }
+
+    /// Queues a job for the workers; false when the queue is closed or (if `bounded`) full.
+    private func submit(_ job: Job, bounded: Bool) -> Bool {
+        queue.withLock { locked -> Bool in
+            guard !locked.state.closed else { return false }
+            if bounded && locked.state.count >= configuration.maximumQueuedRequests { return false }
             if locked.state.head > 4096 && locked.state.head * 2 > locked.state.jobs.count {
                 locked.state.jobs.removeFirst(locked.state.head)
                 locked.state.head = 0
             }
-            locked.state.jobs.append(Job(connection: connection, request: request))
+            locked.state.jobs.append(job)
             locked.signal()
             return true
-        }
-        if !accepted {
-            answerFailure(connection, status: 503, message: "The server is overloaded; retry with backoff.")
         }
     }
 
@@ -314,7 +316,19 @@ package final class HTTPServer: Sendable {
 
     private func runWorker() {
         while let job = takeJob() {
-            serve(job.connection, first: job.request)
+            switch job {
+            case .request(let connection, let request):
+                dispatch(connection, request)
+            case .write(let connection, let parts, let keepAlive):
+                do throws(SystemError) {
+                    try Socket.writeAll(connection.descriptor, parts, timeoutMilliseconds: configuration.writeTimeoutMilliseconds)
+                } catch {
+                    logger.log(.debug, "response not delivered", ["error": "\(error)"])
+                    close(connection)
+                    continue
+                }
+                afterResponse(connection, keepAlive: keepAlive)
+            }
         }
     }
 
@@ -336,45 +350,55 @@ package final class HTTPServer: Sendable {
         }
     }
 
-    /// Answers `first` and every further request already buffered on the connection, in order.
-    private func serve(_ connection: Connection, first: HTTPRequest) {
-        var request = first
-        while true {
-            let requestID = HTTPServer.makeRequestID()
-            var response = handler.handle(request, requestID: requestID)
-            let keepAlive = HTTPServer.wantsKeepAlive(request) && isAccepting
-            if request.method == "HEAD" { response.body = [] }
-            do throws(SystemError) {
-                try Socket.writeAll(
-                    connection.descriptor,
-                    [HTTPServer.serialize(head: response, requestID: requestID, keepAlive: keepAlive), response.body],
-                    timeoutMilliseconds: configuration.writeTimeoutMilliseconds)
-            } catch {
-                logger.log(.debug, "response not delivered", ["requestID": requestID, "error": "\(error)"])
+    /// Hands a request to the handler; the response is written by whichever thread answers it.
+    private func dispatch(_ connection: Connection, _ request: HTTPRequest) {
+        let requestID = HTTPServer.makeRequestID()
+        handler.handle(request, requestID: requestID) { response in
+            self.respond(connection, request: request, requestID: requestID, response: response)
+        }
+    }
+
+    /// Writes a response without blocking; a worker finishes what the socket does not take.
+    private func respond(_ connection: Connection, request: HTTPRequest, requestID: String, response: HTTPResponse) {
+        var response = response
+        if request.method == "HEAD" { response.body = [] }
+        let keepAlive = HTTPServer.wantsKeepAlive(request) && isAccepting
+        let parts = [HTTPServer.serialize(head: response, requestID: requestID, keepAlive: keepAlive), response.body]
+        let remaining: [[UInt8]]
+        do throws(SystemError) {
+            remaining = try Socket.writeAvailable(connection.descriptor, parts)
+        } catch {
+            logger.log(.debug, "response not delivered", ["requestID": requestID, "error": "\(error)"])
+            close(connection)
+            return
+        }
+        if remaining.isEmpty {
+            afterResponse(connection, keepAlive: keepAlive)
+        } else if !submit(.write(connection, remaining, keepAlive: keepAlive), bounded: false) {
+            close(connection)
+        }
+    }
+
+    /// After a response: close, answer the next buffered request (pipelining, in order), or
+    /// wait for more bytes.
+    private func afterResponse(_ connection: Connection, keepAlive: Bool) {
+        guard keepAlive else {
+            close(connection)
+            return
+        }
+        switch connection.finishRequest() {
+        case .request(let next):
+            if !submit(.request(connection, next), bounded: false) { close(connection) }
+        case .continueExpected:
+            Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            rearm(connection)
+        case .failure(let status, let message):
+            answerFailure(connection, status: status, message: message)
+        case .idle(let peerClosed):
+            if peerClosed {
                 close(connection)
-                return
-            }
-            guard keepAlive else {
-                close(connection)
-                return
-            }
-            switch connection.finishRequest() {
-            case .request(let next):
-                request = next
-            case .continueExpected:
-                Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            } else {
                 rearm(connection)
-                return
-            case .failure(let status, let message):
-                answerFailure(connection, status: status, message: message)
-                return
-            case .idle(let peerClosed):
-                if peerClosed {
-                    close(connection)
-                } else {
-                    rearm(connection)
-                }
-                return
             }
         }
     }

@@ -151,6 +151,43 @@ package enum Socket {
         }
     }
 
+    /// Writes as much of `parts` as the socket takes without blocking.
+    /// - Returns: what is left to write (empty when everything went out).
+    package static func writeAvailable(_ descriptor: Int32, _ parts: [[UInt8]]) throws(SystemError) -> [[UInt8]] {
+        var index = 0
+        var offset = 0
+        while index < parts.count {
+            if parts[index].count == offset {
+                index += 1
+                offset = 0
+                continue
+            }
+            let written: Int = withIOVectors(parts, from: index, offset: offset) { vectors, count in
+                writev(descriptor, vectors, count)
+            }
+            if written < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN { break }
+                throw SystemError(call: "writev", errno: code, path: "socket \(descriptor)")
+            }
+            var remaining = written
+            while remaining > 0 && index < parts.count {
+                let left = parts[index].count - offset
+                if remaining >= left {
+                    remaining -= left
+                    index += 1
+                    offset = 0
+                } else {
+                    offset += remaining
+                    remaining = 0
+                }
+            }
+        }
+        guard index < parts.count else { return [] }
+        return [Array(parts[index][offset...])] + parts[(index + 1)...]
+    }
+
     private static func withIOVectors<R>(
         _ parts: [[UInt8]], from index: Int, offset: Int, _ body: (UnsafePointer<iovec>, Int32) -> R
     ) -> R {
