@@ -71,7 +71,8 @@ struct HTTPBenchmark {
 
     /// Sends requests over `requests.count` connections for `seconds`, as fast as answers come
     /// (rate nil) or open-loop at `rate` requests per second in all, with latency measured from
-    /// each request's scheduled time.
+    /// each request's scheduled time. Two event-loop threads (epoll) drive all connections, so
+    /// the generator costs little CPU next to the server it measures.
     private func load(port: UInt16, requests: [[UInt8]], records: Int, rate: Double?) throws -> Run {
         let total = Atomic<Int>(0)
         let failures = Mutex<[String]>([])
@@ -79,46 +80,69 @@ struct HTTPBenchmark {
         let group = DispatchGroup()
         let clock = ContinuousClock()
         let begin = clock.now
-        let duration = Duration.seconds(seconds)
-        for (index, request) in requests.enumerated() {
+        let end = begin + .seconds(seconds)
+        let threads = min(2, requests.count)
+        let interval = rate.map { Duration.seconds(Double(requests.count) / $0) }
+        for thread in 0..<threads {
+            let mine = Array(stride(from: thread, to: requests.count, by: threads))
             group.enter()
-            let thread = Thread {
+            Threads.spawn(name: "bench-client-\(thread)") {
                 defer { group.leave() }
                 var local: [Double] = []
+                defer { latencies.withLock { $0 += local } }
                 do {
-                    let descriptor = try Socket.connect(host: "127.0.0.1", port: port)
-                    defer { Socket.close(descriptor) }
-                    var reader = ResponseReader(descriptor: descriptor)
-                    let interval = rate.map { Duration.seconds(Double(requests.count) / $0) }
-                    var scheduled = begin + (interval.map { $0 * (Double(index) / Double(requests.count)) } ?? .zero)
-                    while clock.now - begin < duration {
-                        if interval != nil {
-                            // Pacing of the open-loop mode (a benchmark, not a test).
-                            let wait = scheduled - clock.now
-                            if wait > .zero {
-                                Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+                    let poller = try Poller()
+                    var connections: [(descriptor: Int32, reader: ResponseReader, request: [UInt8], sent: ContinuousClock.Instant?, next: ContinuousClock.Instant)] = []
+                    defer { for connection in connections { Socket.close(connection.descriptor) } }
+                    for (slot, index) in mine.enumerated() {
+                        let descriptor = try Socket.connect(host: "127.0.0.1", port: port)
+                        Socket.setNonBlocking(descriptor)
+                        try poller.add(descriptor, token: UInt64(slot), oneShot: false)
+                        let offset = interval.map { $0 * (Double(index) / Double(requests.count)) } ?? .zero
+                        connections.append((descriptor, ResponseReader(descriptor: descriptor), requests[index], nil, begin + offset))
+                    }
+                    func send(_ slot: Int, scheduled: ContinuousClock.Instant) throws {
+                        try Socket.writeAll(connections[slot].descriptor, [connections[slot].request], timeoutMilliseconds: 30_000)
+                        connections[slot].sent = scheduled
+                    }
+                    while true {
+                        let now = clock.now
+                        var earliest: ContinuousClock.Instant? = nil
+                        for slot in connections.indices where connections[slot].sent == nil {
+                            if now >= end { continue }
+                            if interval == nil || connections[slot].next <= now {
+                                try send(slot, scheduled: interval == nil ? now : connections[slot].next)
+                                if let interval { connections[slot].next += interval }
+                            } else if earliest.map({ connections[slot].next < $0 }) ?? true {
+                                earliest = connections[slot].next
                             }
-                        } else {
-                            scheduled = clock.now
                         }
-                        try Socket.writeAll(descriptor, [request], timeoutMilliseconds: 30_000)
-                        let status = try reader.read()
-                        guard status.code == 200, !status.failedRecords else {
-                            failures.withLock { $0.append("HTTP \(status.code) failed=\(status.failedRecords)") }
-                            return
+                        if now >= end && !connections.contains(where: { $0.sent != nil }) { break }
+                        var timeout: Int32 = 100
+                        if let earliest {
+                            let wait = earliest - clock.now
+                            timeout = max(0, Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000))
                         }
-                        let elapsed = clock.now - scheduled
-                        local.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
-                        total.add(1, ordering: .relaxed)
-                        if let interval { scheduled += interval }
+                        for token in poller.wait(timeoutMilliseconds: timeout) where token != Poller.wakeToken {
+                            let slot = Int(token)
+                            while let status = try connections[slot].reader.poll() {
+                                guard status.code == 200, !status.failedRecords else {
+                                    failures.withLock { $0.append("HTTP \(status.code) failed=\(status.failedRecords)") }
+                                    return
+                                }
+                                if let sent = connections[slot].sent {
+                                    let elapsed = clock.now - sent
+                                    local.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+                                    total.add(1, ordering: .relaxed)
+                                }
+                                connections[slot].sent = nil
+                            }
+                        }
                     }
                 } catch {
                     failures.withLock { $0.append("\(error)") }
                 }
-                latencies.withLock { $0 += local }
             }
-            thread.name = "bench-client-\(index)"
-            thread.start()
         }
         group.wait()
         let elapsed = clock.now - begin
@@ -133,7 +157,7 @@ struct HTTPBenchmark {
     }
 }
 
-/// Reads HTTP responses off a blocking socket: status, Content-Length body, and whether a
+/// Reads HTTP responses off a non-blocking socket: status, Content-Length body, and whether a
 /// PutRecords answer reports failed records.
 struct ResponseReader {
     let descriptor: Int32
@@ -145,24 +169,28 @@ struct ResponseReader {
         self.descriptor = descriptor
     }
 
-    mutating func read() throws -> (code: Int, failedRecords: Bool) {
+    /// The next complete response, reading what the socket has; nil when more bytes are needed.
+    mutating func poll() throws -> (code: Int, failedRecords: Bool)? {
         while true {
-            if let headEnd = find([13, 10, 13, 10]) {
-                let head = String(decoding: buffer[start..<headEnd], as: UTF8.self)
-                let code = Int(head.dropFirst(9).prefix(3)) ?? 0
-                var length = 0
-                for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
-                    length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
-                }
-                let bodyStart = headEnd + 4
-                while end - bodyStart < length { try fill() }
-                let body = String(decoding: buffer[bodyStart..<(bodyStart + length)], as: UTF8.self)
-                start = bodyStart + length
-                let failed = body.contains("\"FailedRecordCount\":") && !body.contains("\"FailedRecordCount\":0")
-                return (code, failed)
-            }
-            try fill()
+            if let response = parse() { return response }
+            if try !fill() { return nil }
         }
+    }
+
+    private mutating func parse() -> (code: Int, failedRecords: Bool)? {
+        guard let headEnd = find([13, 10, 13, 10]) else { return nil }
+        let head = String(decoding: buffer[start..<headEnd], as: UTF8.self)
+        let code = Int(head.dropFirst(9).prefix(3)) ?? 0
+        var length = 0
+        for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
+            length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        let bodyStart = headEnd + 4
+        guard end - bodyStart >= length else { return nil }
+        let body = String(decoding: buffer[bodyStart..<(bodyStart + length)], as: UTF8.self)
+        start = bodyStart + length
+        let failed = body.contains("\"FailedRecordCount\":") && !body.contains("\"FailedRecordCount\":0")
+        return (code, failed)
     }
 
     private func find(_ marker: [UInt8]) -> Int? {
@@ -174,7 +202,8 @@ struct ResponseReader {
         return nil
     }
 
-    private mutating func fill() throws {
+    /// Reads what is available; false when nothing was.
+    private mutating func fill() throws -> Bool {
         if start == end {
             start = 0
             end = 0
@@ -189,8 +218,10 @@ struct ResponseReader {
         if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
         let result = buffer.withUnsafeMutableBytes { Socket.read(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
         switch result {
-        case .bytes(let count): end += count
-        case .wouldBlock: break
+        case .bytes(let count):
+            end += count
+            return true
+        case .wouldBlock: return false
         case .closed: throw StreamError(.internalFailure, "the server closed the connection")
         }
     }

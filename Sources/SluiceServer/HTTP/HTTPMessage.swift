@@ -10,10 +10,21 @@ package struct HTTPHeaders: Sendable, Sequence {
         fields.append((name, value))
     }
 
-    /// The first value of `name` (case-insensitive), or nil.
+    /// The first value of `name` (ASCII case-insensitive), or nil. Allocates nothing.
     package subscript(_ name: String) -> String? {
-        let lowered = name.lowercased()
-        return fields.first { $0.name.lowercased() == lowered }?.value
+        fields.first { HTTPHeaders.equalIgnoringASCIICase($0.name, name) }?.value
+    }
+
+    static func equalIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8
+        let y = b.utf8
+        guard x.count == y.count else { return false }
+        for (p, q) in zip(x, y) where p != q {
+            let lp = p >= 65 && p <= 90 ? p + 32 : p
+            let lq = q >= 65 && q <= 90 ? q + 32 : q
+            if lp != lq { return false }
+        }
+        return true
     }
 
     package var count: Int { fields.count }

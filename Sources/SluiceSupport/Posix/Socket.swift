@@ -78,6 +78,12 @@ package enum Socket {
         return descriptor
     }
 
+    /// Makes a socket non-blocking (`fcntl` `O_NONBLOCK`).
+    package static func setNonBlocking(_ descriptor: Int32) {
+        let flags = fcntl(descriptor, F_GETFL)
+        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
+    }
+
     /// Accepts one pending connection as a non-blocking socket with `TCP_NODELAY`, or nil when
     /// none is pending.
     package static func accept(_ listener: Int32) throws(SystemError) -> Int32? {
