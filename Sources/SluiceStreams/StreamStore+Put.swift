@@ -29,10 +29,9 @@ extension StreamStore {
     package func putRecord(
         stream name: String, partitionKey: String, data: [UInt8], explicitHashKey: String? = nil
     ) throws(StreamError) -> PutResult {
-        let results = try put(
-            stream: name, [PutRecordsEntry(partitionKey: partitionKey, data: data, explicitHashKey: explicitHashKey)],
-            pathPrefix: "")
-        return try results[0].get()
+        try waitFor { (done: @escaping @Sendable (Result<PutResult, StreamError>) -> Void) throws(StreamError) in
+            try putRecord(stream: name, partitionKey: partitionKey, data: data, explicitHashKey: explicitHashKey, completion: done)
+        }.get()
     }
 
     /// Appends up to 500 records; each succeeds or fails on its own (partial failure), and the
@@ -42,16 +41,26 @@ extension StreamStore {
     ///   entry, more than 500 entries or 5 MiB, unknown stream). Storage failures are reported
     ///   per entry.
     package func putRecords(stream name: String, entries: [PutRecordsEntry]) throws(StreamError) -> [Result<PutResult, StreamError>] {
-        var errors = ValidationErrors()
-        if entries.isEmpty {
-            errors.add(value: "[]", at: "records", "Member must have length greater than or equal to 1")
-        } else if entries.count > StreamLimits.putRecordsMaximumEntries {
-            errors.add(
-                value: "[\(entries.count) entries]", at: "records",
-                "Member must have length less than or equal to \(StreamLimits.putRecordsMaximumEntries)")
+        try waitFor { (done: @escaping @Sendable ([Result<PutResult, StreamError>]) -> Void) throws(StreamError) in
+            try putRecords(stream: name, entries: entries, completion: done)
         }
-        try errors.check()
-        return try put(stream: name, entries, pathPrefix: "records.")
+    }
+
+    /// Runs a completion-style call and blocks until its completion runs.
+    private func waitFor<Value: Sendable>(
+        _ start: (@escaping @Sendable (Value) -> Void) throws(StreamError) -> Void
+    ) throws(StreamError) -> Value {
+        let done = ConditionLock<Value?>(nil)
+        try start { value in
+            done.withLock { locked in
+                locked.state = value
+                locked.broadcast()
+            }
+        }
+        return done.withLock { locked in
+            while locked.state == nil { locked.wait() }
+            return locked.state!
+        }
     }
 
     private func validate(_ entries: [PutRecordsEntry], pathPrefix: String, stream: String) throws(StreamError) -> [UInt128] {
@@ -102,23 +111,6 @@ extension StreamStore {
             throw StreamError(.invalidArgument, "Records size exceeds 5 MB limit")
         }
         return hashKeys
-    }
-
-    /// Blocking form of `put(stream:_:pathPrefix:completion:)`.
-    private func put(stream name: String, _ entries: [PutRecordsEntry], pathPrefix: String) throws(StreamError)
-        -> [Result<PutResult, StreamError>]
-    {
-        let done = ConditionLock<[Result<PutResult, StreamError>]?>(nil)
-        try put(stream: name, entries, pathPrefix: pathPrefix) { results in
-            done.withLock { locked in
-                locked.state = results
-                locked.broadcast()
-            }
-        }
-        return done.withLock { locked in
-            while locked.state == nil { locked.wait() }
-            return locked.state!
-        }
     }
 
     /// Validates, routes and appends the records, then calls `completion` once every record is

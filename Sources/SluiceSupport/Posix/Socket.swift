@@ -119,41 +119,13 @@ package enum Socket {
     /// Writes all of `parts` (gathered with `writev`), waiting with `poll` while the socket is
     /// full, for at most `timeoutMilliseconds` of no progress.
     package static func writeAll(_ descriptor: Int32, _ parts: [[UInt8]], timeoutMilliseconds: Int32) throws(SystemError) {
-        var index = 0
-        var offset = 0
-        while index < parts.count {
-            if parts[index].count == offset {
-                index += 1
-                offset = 0
-                continue
-            }
-            let written: Int = withIOVectors(parts, from: index, offset: offset) { vectors, count in
-                writev(descriptor, vectors, count)
-            }
-            if written < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN {
-                    var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                    let ready = poll(&poller, 1, timeoutMilliseconds)
-                    if ready == 0 { throw SystemError(call: "poll", errno: ETIMEDOUT, path: "socket \(descriptor)") }
-                    if ready < 0 && errno != EINTR { throw SystemError(call: "poll", errno: errno, path: "socket \(descriptor)") }
-                    continue
-                }
-                throw SystemError(call: "writev", errno: code, path: "socket \(descriptor)")
-            }
-            var remaining = written
-            while remaining > 0 && index < parts.count {
-                let left = parts[index].count - offset
-                if remaining >= left {
-                    remaining -= left
-                    index += 1
-                    offset = 0
-                } else {
-                    offset += remaining
-                    remaining = 0
-                }
-            }
+        var remaining = try writeAvailable(descriptor, parts)
+        while !remaining.isEmpty {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&poller, 1, timeoutMilliseconds)
+            if ready == 0 { throw SystemError(call: "poll", errno: ETIMEDOUT, path: "socket \(descriptor)") }
+            if ready < 0 && errno != EINTR { throw SystemError(call: "poll", errno: errno, path: "socket \(descriptor)") }
+            remaining = try writeAvailable(descriptor, remaining)
         }
     }
 
