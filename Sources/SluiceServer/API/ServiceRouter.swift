@@ -63,6 +63,12 @@ package final class ServiceRouter: HTTPHandler {
         }
     }
 
+    /// Small PutRecord calls only validate, append (a `pwrite`, no fsync) and return; the answer
+    /// comes from the shard's syncer. The event loop may run them itself.
+    package func answersInline(_ request: HTTPRequest) -> Bool {
+        request.body.count <= 16 << 10 && Self.header(request.headers, "x-amz-target") == "Kinesis_20131202.PutRecord"
+    }
+
     /// Answers one request through `respond`: at once, or for PutRecord and PutRecords from the
     /// shard's syncer thread once the records are durable, so no worker waits on fsync.
     package func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {

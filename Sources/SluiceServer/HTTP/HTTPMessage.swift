@@ -106,9 +106,16 @@ package protocol HTTPHandler: Sendable {
     /// that a handler waiting for durability does not hold a worker thread. The default calls
     /// `handle(_:requestID:)`.
     func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void)
+
+    /// Whether `handle(_:requestID:respond:)` returns quickly for this request without blocking
+    /// (no disk reads, no fsync), so the event loop may run it itself instead of a worker.
+    /// The default is false.
+    func answersInline(_ request: HTTPRequest) -> Bool
 }
 
 extension HTTPHandler {
+    package func answersInline(_ request: HTTPRequest) -> Bool { false }
+
     package func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         respond(handle(request, requestID: requestID))
     }

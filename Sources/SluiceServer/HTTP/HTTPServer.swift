@@ -245,6 +245,10 @@ package final class HTTPServer: Sendable {
     }
 
     private func enqueue(_ connection: Connection, _ request: HTTPRequest) {
+        if handler.answersInline(request) {
+            dispatch(connection, request)
+            return
+        }
         if !submit(.request(connection, request), bounded: true) {
             answerFailure(connection, status: 503, message: "The server is overloaded; retry with backoff.")
         }
