@@ -92,31 +92,34 @@ struct HTTPBenchmark {
                 defer { latencies.withLock { $0 += local } }
                 do {
                     let poller = try Poller()
-                    var connections: [(descriptor: Int32, reader: ResponseReader, request: [UInt8], sent: ContinuousClock.Instant?, next: ContinuousClock.Instant)] = []
+                    var connections: [ClientConnection] = []
                     defer { for connection in connections { Socket.close(connection.descriptor) } }
                     for (slot, index) in mine.enumerated() {
                         let descriptor = try Socket.connect(host: "127.0.0.1", port: port)
                         Socket.setNonBlocking(descriptor)
                         try poller.add(descriptor, token: UInt64(slot), oneShot: false)
                         let offset = interval.map { $0 * (Double(index) / Double(requests.count)) } ?? .zero
-                        connections.append((descriptor, ResponseReader(descriptor: descriptor), requests[index], nil, begin + offset))
+                        connections.append(ClientConnection(descriptor: descriptor, request: requests[index], next: begin + offset))
                     }
-                    func send(_ slot: Int, scheduled: ContinuousClock.Instant) throws {
-                        try Socket.writeAll(connections[slot].descriptor, [connections[slot].request], timeoutMilliseconds: 30_000)
-                        connections[slot].sent = scheduled
-                    }
+                    var idle = Array(connections.indices)
                     while true {
                         let now = clock.now
                         var earliest: ContinuousClock.Instant? = nil
-                        for slot in connections.indices where connections[slot].sent == nil {
+                        var stillIdle: [Int] = []
+                        for slot in idle {
+                            let connection = connections[slot]
                             if now >= end { continue }
-                            if interval == nil || connections[slot].next <= now {
-                                try send(slot, scheduled: interval == nil ? now : connections[slot].next)
-                                if let interval { connections[slot].next += interval }
-                            } else if earliest.map({ connections[slot].next < $0 }) ?? true {
-                                earliest = connections[slot].next
+                            if interval == nil || connection.next <= now {
+                                try Socket.writeAll(connection.descriptor, [connection.request], timeoutMilliseconds: 30_000)
+                                connection.sent = interval == nil ? now : connection.next
+                                if let interval { connection.next += interval }
+                            } else {
+                                stillIdle.append(slot)
+                                if earliest.map({ connection.next < $0 }) ?? true { earliest = connection.next }
                             }
                         }
+                        idle = stillIdle
+                        if now >= end && idle.count == connections.count { break }
                         if now >= end && !connections.contains(where: { $0.sent != nil }) { break }
                         var timeout: Int32 = 100
                         if let earliest {
@@ -125,17 +128,19 @@ struct HTTPBenchmark {
                         }
                         for token in poller.wait(timeoutMilliseconds: timeout) where token != Poller.wakeToken {
                             let slot = Int(token)
-                            while let status = try connections[slot].reader.poll() {
+                            let connection = connections[slot]
+                            while let status = try connection.reader.poll() {
                                 guard status.code == 200, !status.failedRecords else {
                                     failures.withLock { $0.append("HTTP \(status.code) failed=\(status.failedRecords)") }
                                     return
                                 }
-                                if let sent = connections[slot].sent {
+                                if let sent = connection.sent {
                                     let elapsed = clock.now - sent
                                     local.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
                                     total.add(1, ordering: .relaxed)
+                                    connection.sent = nil
+                                    idle.append(slot)
                                 }
-                                connections[slot].sent = nil
                             }
                         }
                     }
@@ -154,6 +159,24 @@ struct HTTPBenchmark {
             requests: count, records: count * records, payloadBytes: count * records * 1024,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             latencies: latencies.withLock { $0 })
+    }
+}
+
+/// One load-generator connection (a class, so the event loop updates it in place).
+final class ClientConnection {
+    let descriptor: Int32
+    let request: [UInt8]
+    var reader: ResponseReader
+    /// When the request in flight was sent (or scheduled); nil when idle.
+    var sent: ContinuousClock.Instant?
+    /// The next scheduled send (open-loop mode).
+    var next: ContinuousClock.Instant
+
+    init(descriptor: Int32, request: [UInt8], next: ContinuousClock.Instant) {
+        self.descriptor = descriptor
+        self.request = request
+        self.reader = ResponseReader(descriptor: descriptor)
+        self.next = next
     }
 }
 
