@@ -381,7 +381,7 @@ final class Shard: Sendable {
                 }
                 for (callback, error) in ready { callback(error) }
                 if let plan {
-                    runSync(plan)
+                    _ = runSync(plan)  // its callbacks learn the outcome through `takeResolved`
                     continue
                 }
                 if ready.isEmpty { return }
@@ -425,7 +425,7 @@ final class Shard: Sendable {
                 }
             }
             guard let plan else { return }
-            runSync(plan)
+            _ = runSync(plan)  // the loop above reads the outcome from `failures`/`durable`
         }
     }
 
@@ -441,12 +441,7 @@ final class Shard: Sendable {
                 return pending ? makeSyncPlan(&locked.state) : nil
             }
             guard let plan else { return }
-            runSync(plan)
-            try lock.withLock { locked throws(StreamError) in
-                if let failure = locked.state.failures.last, failure.to >= plan.target, failure.from < plan.target {
-                    throw failure.error
-                }
-            }
+            if let failure = runSync(plan) { throw failure }
             return
         }
     }
@@ -491,7 +486,9 @@ final class Shard: Sendable {
     }
 
     /// Runs a sync plan outside the lock, then publishes the result and wakes every waiter.
-    private func runSync(_ plan: SyncPlan) {
+    /// - Returns: the failure of this sync, if it failed.
+    @discardableResult
+    private func runSync(_ plan: SyncPlan) -> StreamError? {
         var failure: SystemError?
         do throws(SystemError) {
             if let missing = plan.missingHandle {
@@ -509,6 +506,7 @@ final class Shard: Sendable {
         } catch {
             failure = error
         }
+        let outcome = failure.map { StreamError.storage("Cannot make records of \(shardID) durable", $0) }
         lock.withLock { locked in
             locked.state.syncing = false
             defer { locked.broadcast() }
@@ -574,6 +572,7 @@ final class Shard: Sendable {
                 }
             }
         }
+        return outcome
     }
 
     /// Writes a sealed segment's `.idx` summary durably: temporary file, fsync, rename. The caller

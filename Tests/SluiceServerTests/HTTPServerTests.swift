@@ -171,3 +171,96 @@ private struct EchoHandler: HTTPHandler {
         #expect(throws: (any Error).self) { try TestHTTPClient(port: server.port) }
     }
 }
+
+/// Holds every request's `respond` until the test delivers it (a request waiting for durability).
+private final class DeferredHandler: HTTPHandler {
+    let pending = ConditionLock<[@Sendable (HTTPResponse) -> Void]>([])
+
+    func handle(_ request: HTTPRequest, requestID: String) -> HTTPResponse {
+        HTTPResponse(status: 500)
+    }
+
+    func handle(_ request: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        pending.withLock { locked in
+            locked.state.append(respond)
+            locked.broadcast()
+        }
+    }
+
+    func waitForRequest() {
+        pending.withLock { locked in
+            while locked.state.isEmpty { locked.wait(nanoseconds: 5_000_000_000) }
+        }
+    }
+
+    func deliver(_ response: HTTPResponse) {
+        let waiting = pending.withLock { $0.state }
+        for respond in waiting { respond(response) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct HTTPServerShutdownTests {
+    private func startServer(_ handler: DeferredHandler) throws -> HTTPServer {
+        var configuration = HTTPServerConfiguration()
+        configuration.port = 0
+        configuration.workers = 2
+        let server = try HTTPServer(configuration: configuration, handler: handler, logger: .disabled)
+        server.start()
+        return server
+    }
+
+    /// True if any of the files has content.
+    private func anyWritten(_ paths: [String]) -> Bool {
+        var written = false
+        for path in paths {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            if size > 0 { written = true }
+        }
+        return written
+    }
+
+    @Test func aResponseDeliveredAfterShutdownNeverReachesAReusedDescriptor() throws {
+        try withTemporaryDirectory { directory in
+            let handler = DeferredHandler()
+            let server = try startServer(handler)
+            let client = try TestHTTPClient(port: server.port, timeoutSeconds: 5)
+            try client.send(TestHTTPClient.encode("POST", "/", headers: [], body: [1]))
+            handler.waitForRequest()
+            // The request is still unanswered when the grace period ends.
+            server.shutdown(graceMilliseconds: 50)
+            // Files opened now take the lowest free descriptor numbers: had shutdown closed the
+            // connection's descriptor, one of them would own that number.
+            var paths: [String] = []
+            var handles: [Foundation.FileHandle] = []
+            for index in 0..<16 {
+                let path = directory + "/innocent-\(index)"
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                paths.append(path)
+                handles.append(try Foundation.FileHandle(forWritingTo: URL(fileURLWithPath: path)))
+            }
+            defer { for handle in handles { try? handle.close() } }
+            handler.deliver(HTTPResponse(status: 200, body: Array(repeating: 65, count: 500)))
+            let written = anyWritten(paths)
+            #expect(!written, "the late response went into another file")
+            #expect(client.isClosedByPeer())
+        }
+    }
+
+    @Test func requestsArrivingDuringTheDrainAreRefusedWith503() throws {
+        let handler = DeferredHandler()
+        let server = try startServer(handler)
+        let busy = try TestHTTPClient(port: server.port, timeoutSeconds: 5)
+        let idle = try TestHTTPClient(port: server.port, timeoutSeconds: 5)
+        try busy.send(TestHTTPClient.encode("POST", "/", headers: [], body: [1]))
+        handler.waitForRequest()
+        server.stopAccepting()
+        let refused = try idle.request(body: [2])
+        #expect(refused.status == 503)
+        #expect(refused.text.contains("shutting down"))
+        handler.deliver(HTTPResponse(status: 200, body: Array("done".utf8)))
+        let answered = try busy.readResponse()
+        #expect(answered.text == "done")
+        #expect(answered.headers["connection"] == "close")
+        server.shutdown(graceMilliseconds: 1000)
+    }
+}

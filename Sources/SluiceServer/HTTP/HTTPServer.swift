@@ -54,6 +54,7 @@ package final class HTTPServer: Sendable {
 
     private struct Lifecycle {
         var threadsRunning = 0
+        var listenerClosed = false
     }
 
     private enum Job {
@@ -111,16 +112,21 @@ package final class HTTPServer: Sendable {
         thread.start()
     }
 
-    /// Stops accepting, lets in-flight requests finish for up to `graceMilliseconds`, then closes
-    /// every connection and stops all threads. Blocks until done. Idempotent.
+    /// Stops accepting, lets in-flight requests finish for up to `graceMilliseconds` (including
+    /// requests waiting for durability), then stops all threads and closes every idle connection.
+    /// A connection still busy after the grace period has its socket shut down; whoever answers
+    /// it closes it. Blocks until the threads have stopped. Idempotent.
     package func shutdown(graceMilliseconds: Int = 10_000) {
         stopAccepting()
-        // Drain: wait until no request is queued or being handled.
         let deadline = monotonicNanoseconds() + Int64(graceMilliseconds) * 1_000_000
         while monotonicNanoseconds() < deadline {
             let busy = connections.withLock { $0.values.contains { $0.isBusy } } || queue.withLock { $0.state.count > 0 }
             if !busy { break }
-            _ = queue.withLock { $0.wait(nanoseconds: 20_000_000) }
+            _ = lifecycle.withLock { $0.wait(nanoseconds: 10_000_000) }
+        }
+        // Past the grace period: make blocked readers and writers of busy connections fail fast.
+        for connection in connections.withLock({ Array($0.values) }) where connection.isBusy {
+            _ = connection.terminate { self.poller.remove($0) }
         }
         stopping.store(true, ordering: .releasing)
         queue.withLock { locked in
@@ -131,13 +137,36 @@ package final class HTTPServer: Sendable {
         lifecycle.withLock { locked in
             while locked.state.threadsRunning > 0 { locked.wait(nanoseconds: 100_000_000) }
         }
-        for connection in connections.withLock({ Array($0.values) }) { close(connection) }
+        closeListener()
+        // The loop has stopped: idle connections are closed here; busy ones by their owners.
+        for connection in connections.withLock({ Array($0.values) }) {
+            if connection.terminate(removing: { self.poller.remove($0) }) {
+                connections.withLock { _ = $0.removeValue(forKey: connection.id) }
+            }
+        }
     }
 
-    /// Closes the listener: no new connections; responses from now on carry `Connection: close`.
-    /// The first step of `shutdown`. Idempotent.
+    /// Stops accepting connections; responses from now on carry `Connection: close`, and
+    /// requests that arrive from now on are answered 503. The first step of `shutdown`.
+    /// Returns once the listener is closed. Idempotent.
     package func stopAccepting() {
-        if accepting.exchange(false, ordering: .acquiringAndReleasing) {
+        accepting.store(false, ordering: .releasing)
+        poller.wake()
+        lifecycle.withLock { locked in
+            while !locked.state.listenerClosed && locked.state.threadsRunning > 0 { locked.wait(nanoseconds: 10_000_000) }
+        }
+        closeListener()
+    }
+
+    /// Closes the listener once (on the loop thread while it runs, so no `accept` races with it).
+    private func closeListener() {
+        let first = lifecycle.withLock { locked -> Bool in
+            guard !locked.state.listenerClosed else { return false }
+            locked.state.listenerClosed = true
+            locked.broadcast()
+            return true
+        }
+        if first {
             poller.remove(listener)
             Socket.close(listener)
         }
@@ -152,11 +181,12 @@ package final class HTTPServer: Sendable {
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
         var lastSweep = monotonicNanoseconds()
         while !isStopping {
+            if !isAccepting { closeListener() }
             let tokens = poller.wait(timeoutMilliseconds: 100)
             for token in tokens {
                 if token == Poller.wakeToken { continue }
                 if token == HTTPServer.listenerToken {
-                    acceptAll()
+                    if isAccepting { acceptAll() }
                     continue
                 }
                 guard let connection = connections.withLock({ $0[token] }) else { continue }
@@ -228,7 +258,7 @@ package final class HTTPServer: Sendable {
                 rearm(connection)
             }
         case .some(.continueExpected):
-            Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            _ = connection.withDescriptor { Socket.writeNonBlocking($0, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
             // More of the body may already be here.
             if case .some(.request(let request)) = connection.nextEvent(peerClosed: peerClosed) {
                 enqueue(connection, request)
@@ -245,6 +275,10 @@ package final class HTTPServer: Sendable {
     }
 
     private func enqueue(_ connection: Connection, _ request: HTTPRequest) {
+        guard isAccepting else {
+            answerFailure(connection, status: 503, message: "The server is shutting down; retry against another instance or after restart.")
+            return
+        }
         if handler.answersInline(request) {
             dispatch(connection, request)
             return
@@ -269,11 +303,20 @@ package final class HTTPServer: Sendable {
         }
     }
 
+    /// Loop thread: re-arms a connection it has handled, or closes it if that fails.
     private func rearm(_ connection: Connection) {
-        do throws(SystemError) {
-            try poller.rearm(connection.descriptor, token: connection.id)
-        } catch {
-            close(connection)
+        if !connection.rearm(arm(connection.id)) { close(connection) }
+    }
+
+    /// Re-arms `descriptor` with `token`; false on failure.
+    private func arm(_ token: UInt64) -> (Int32) -> Bool {
+        { descriptor in
+            do throws(SystemError) {
+                try self.poller.rearm(descriptor, token: token)
+                return true
+            } catch {
+                return false
+            }
         }
     }
 
@@ -288,9 +331,8 @@ package final class HTTPServer: Sendable {
         }
         let requestID = HTTPServer.makeRequestID()
         logger.log(.debug, "rejected request", ["requestID": requestID, "status": String(status), "reason": message])
-        Socket.writeNonBlocking(
-            connection.descriptor,
-            HTTPServer.serialize(HTTPServer.errorResponse(status, type, message), requestID: requestID, keepAlive: false))
+        let bytes = HTTPServer.serialize(HTTPServer.errorResponse(status, type, message), requestID: requestID, keepAlive: false)
+        _ = connection.withDescriptor { Socket.writeNonBlocking($0, bytes) }
         close(connection)
     }
 
@@ -309,11 +351,10 @@ package final class HTTPServer: Sendable {
         }
     }
 
+    /// Closes a connection its caller owns (its answering thread, or the loop while it is idle).
     private func close(_ connection: Connection) {
-        guard connection.markClosed() else { return }
+        connection.close { self.poller.remove($0) }
         connections.withLock { _ = $0.removeValue(forKey: connection.id) }
-        poller.remove(connection.descriptor)
-        Socket.close(connection.descriptor)
     }
 
     // MARK: - Workers
@@ -368,42 +409,44 @@ package final class HTTPServer: Sendable {
         if request.method == "HEAD" { response.body = [] }
         let keepAlive = HTTPServer.wantsKeepAlive(request) && isAccepting
         let parts = [HTTPServer.serialize(head: response, requestID: requestID, keepAlive: keepAlive), response.body]
-        let remaining: [[UInt8]]
-        do throws(SystemError) {
-            remaining = try Socket.writeAvailable(connection.descriptor, parts)
-        } catch {
+        let outcome = connection.withDescriptor { descriptor -> Result<[[UInt8]], SystemError> in
+            do throws(SystemError) {
+                return .success(try Socket.writeAvailable(descriptor, parts))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .none:
+            close(connection)  // terminated by shutdown while the request was handled
+        case .some(.failure(let error)):
             logger.log(.debug, "response not delivered", ["requestID": requestID, "error": "\(error)"])
             close(connection)
-            return
-        }
-        if remaining.isEmpty {
-            afterResponse(connection, keepAlive: keepAlive)
-        } else if !submit(.write(connection, remaining, keepAlive: keepAlive), bounded: false) {
-            close(connection)
+        case .some(.success(let remaining)):
+            if remaining.isEmpty {
+                afterResponse(connection, keepAlive: keepAlive)
+            } else if !submit(.write(connection, remaining, keepAlive: keepAlive), bounded: false) {
+                close(connection)
+            }
         }
     }
 
-    /// After a response: close, answer the next buffered request (pipelining, in order), or
-    /// wait for more bytes.
+    /// Owner, after a response: close, answer the next buffered request (pipelining, in order),
+    /// or go idle (re-armed under the connection's lock).
     private func afterResponse(_ connection: Connection, keepAlive: Bool) {
         guard keepAlive else {
             close(connection)
             return
         }
-        switch connection.finishRequest() {
+        switch connection.finishRequest(rearm: arm(connection.id)) {
         case .request(let next):
             if !submit(.request(connection, next), bounded: false) { close(connection) }
-        case .continueExpected:
-            Socket.writeNonBlocking(connection.descriptor, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-            rearm(connection)
         case .failure(let status, let message):
             answerFailure(connection, status: status, message: message)
         case .idle(let peerClosed):
-            if peerClosed {
-                close(connection)
-            } else {
-                rearm(connection)
-            }
+            if peerClosed { close(connection) }
+        case .closed:
+            close(connection)
         }
     }
 

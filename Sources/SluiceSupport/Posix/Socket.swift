@@ -197,6 +197,12 @@ package enum Socket {
         _ = Glibc.close(descriptor)
     }
 
+    /// Shuts a socket down in both directions without releasing the descriptor: blocked and
+    /// later reads and writes fail at once, and the number cannot be reused until `close`.
+    package static func shutdown(_ descriptor: Int32) {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
     /// Raises the soft open-file limit to the hard limit (servers hold one descriptor per connection).
     package static func raiseOpenFileLimit() {
         var limit = rlimit()
