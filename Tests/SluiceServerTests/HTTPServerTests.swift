@@ -168,7 +168,8 @@ private struct EchoHandler: HTTPHandler {
         #expect(response.status == 200)
         #expect(response.text == "done")
         #expect(response.headers["connection"] == "close")
-        #expect(throws: (any Error).self) { try TestHTTPClient(port: server.port) }
+        // (Whether the port now refuses connections is not checked: tests run in parallel and
+        // another test's server may be given the same ephemeral port at once.)
     }
 }
 
