@@ -4,12 +4,12 @@
 /// timestamps come out as plain decimals with millisecond precision (`1506440188.749`, never
 /// exponent notation, which broke the Java SDK), and GetRecords payloads are base64-encoded
 /// directly into the output buffer.
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+package struct JSONWriter {
+    package private(set) var bytes: [UInt8] = []
     /// The next key or element is the first of its container (no comma before it).
     private var first = true
 
-    init(capacity: Int = 256) {
+    package init(capacity: Int = 256) {
         bytes.reserveCapacity(capacity)
     }
 
@@ -21,30 +21,30 @@ struct JSONWriter {
 
     // MARK: - Containers
 
-    mutating func beginObject() {
+    package mutating func beginObject() {
         separator()
         bytes.append(UInt8(ascii: "{"))
         first = true
     }
 
-    mutating func endObject() {
+    package mutating func endObject() {
         bytes.append(UInt8(ascii: "}"))
         first = false
     }
 
-    mutating func beginArray() {
+    package mutating func beginArray() {
         separator()
         bytes.append(UInt8(ascii: "["))
         first = true
     }
 
-    mutating func endArray() {
+    package mutating func endArray() {
         bytes.append(UInt8(ascii: "]"))
         first = false
     }
 
     /// Writes a member name; the next call writes its value.
-    mutating func key(_ name: StaticString) {
+    package mutating func key(_ name: StaticString) {
         separator()
         bytes.append(UInt8(ascii: "\""))
         appendStatic(name)
@@ -55,35 +55,35 @@ struct JSONWriter {
 
     // MARK: - Scalars
 
-    mutating func string(_ value: String) {
+    package mutating func string(_ value: String) {
         separator()
         appendQuoted(value)
     }
 
-    mutating func string(_ value: StaticString) {
+    package mutating func string(_ value: StaticString) {
         separator()
         bytes.append(UInt8(ascii: "\""))
         appendStatic(value)
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func number(_ value: Int) {
+    package mutating func number(_ value: Int) {
         separator()
         appendDecimal(Int64(value))
     }
 
-    mutating func number(_ value: Int64) {
+    package mutating func number(_ value: Int64) {
         separator()
         appendDecimal(value)
     }
 
-    mutating func bool(_ value: Bool) {
+    package mutating func bool(_ value: Bool) {
         separator()
         appendStatic(value ? "true" : "false")
     }
 
     /// An epoch-seconds timestamp with millisecond precision: `1506440188.749`.
-    mutating func timestamp(milliseconds: Int64) {
+    package mutating func timestamp(milliseconds: Int64) {
         separator()
         var magnitude = milliseconds
         if milliseconds < 0 {
@@ -99,14 +99,14 @@ struct JSONWriter {
     }
 
     /// A blob: the base64 of `data` as a JSON string.
-    mutating func base64(_ data: [UInt8]) {
+    package mutating func base64(_ data: [UInt8]) {
         separator()
         bytes.append(UInt8(ascii: "\""))
         Base64.encode(data, into: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func reserveCapacity(_ additional: Int) {
+    package mutating func reserveCapacity(_ additional: Int) {
         bytes.reserveCapacity(bytes.count + additional)
     }
 

@@ -12,7 +12,7 @@ package enum JSONValue: Sendable {
     case object(JSONObject)
 
     /// How the value is described in messages (`"a string"`, `"an array"`).
-    var kindDescription: String {
+    package var kindDescription: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -27,17 +27,17 @@ package enum JSONValue: Sendable {
 /// A slice of a request body holding a JSON string (without its quotes) or number.
 package struct JSONText: Sendable {
     /// The whole body the slice points into.
-    let storage: [UInt8]
-    let start: Int
-    let end: Int
+    package let storage: [UInt8]
+    package let start: Int
+    package let end: Int
     /// The string contains backslash escapes (already checked to be well formed).
-    let escaped: Bool
+    package let escaped: Bool
 
-    var count: Int { end - start }
+    package var count: Int { end - start }
 
     /// Calls `body` with the bytes of the value: the raw slice, or the unescaped UTF-8 bytes
     /// when the string has escapes.
-    func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+    package func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         if escaped {
             let bytes = unescaped()
             return try bytes.withUnsafeBufferPointer { (buffer) throws(E) -> R in try body(buffer) }
@@ -54,7 +54,7 @@ package struct JSONText: Sendable {
     }
 
     /// True when the value's bytes equal `literal` (used for member-name lookups).
-    func equals(_ literal: StaticString) -> Bool {
+    package func equals(_ literal: StaticString) -> Bool {
         if escaped {
             let bytes = unescaped()
             return bytes.count == literal.utf8CodeUnitCount
@@ -75,7 +75,7 @@ package struct JSONText: Sendable {
     }
 
     /// The UTF-8 bytes with escapes resolved. Lone surrogates become U+FFFD.
-    func unescaped() -> [UInt8] {
+    package func unescaped() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(count)
         storage.withUnsafeBufferPointer { all in
@@ -138,7 +138,7 @@ package struct JSONObject: Sendable {
     package var members: [(name: JSONText, value: JSONValue)]
 
     /// The value of member `name`, or nil when absent or null.
-    subscript(_ name: StaticString) -> JSONValue? {
+    package subscript(_ name: StaticString) -> JSONValue? {
         var found: JSONValue?
         for member in members where member.name.equals(name) {
             found = member.value
