@@ -12,7 +12,6 @@ let swiftSettings: [SwiftSetting] = [
 
 // Module line (shared/DESIGN.md §3): a module imports only modules to its left.
 //   CZlib, CCrypto, CSluiceLinux ─▶ SluiceSupport ─▶ SluiceStreams ─▶ SluicePipelines ─▶ SluiceServer ─▶ SluiceCLI ─▶ sluice
-// SluicePipelines joins the line between SluiceStreams and SluiceServer when it has content (issue 4).
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],  // only matters off Linux: Synchronization.Mutex needs macOS 15
@@ -28,7 +27,8 @@ let package = Package(
 
         .target(name: "SluiceSupport", dependencies: ["CZlib", "CCrypto", "CSluiceLinux"], swiftSettings: swiftSettings),
         .target(name: "SluiceStreams", dependencies: ["SluiceSupport"], swiftSettings: swiftSettings),
-        .target(name: "SluiceServer", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .target(name: "SluicePipelines", dependencies: ["SluiceStreams"], swiftSettings: swiftSettings),
+        .target(name: "SluiceServer", dependencies: ["SluicePipelines"], swiftSettings: swiftSettings),
         .target(name: "SluiceCLI", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
@@ -41,6 +41,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceStreamsTests", dependencies: ["SluiceStreams", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluicePipelinesTests", dependencies: ["SluicePipelines", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceServerTests", dependencies: ["SluiceServer", "SluiceStreams", "SluiceTestSupport"],

@@ -27,6 +27,9 @@ package enum CommandLineTool {
         } catch let error as UsageError {
             console.printError("error: \(error.message)")
             return ExitCode.usage
+        } catch let error as ValidationFailure {
+            if let message = error.message { console.printError("error: \(message)") }
+            return ExitCode.failure
         } catch let error as StreamError {
             console.printError("error: \(error.message)")
             return ExitCode.failure
@@ -52,10 +55,13 @@ package enum CommandLineTool {
             case "put": console.print(HelpText.put)
             case "get": console.print(HelpText.get)
             case "serve": console.print(HelpText.serve)
-            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, streams, put, get.")
+            case "validate": console.print(HelpText.validate)
+            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, streams, put, get.")
             }
         case "serve":
             try ServeCommand.run(rest, console: console)
+        case "validate":
+            try ValidateCommand.run(rest, console: console)
         case "streams":
             try StreamsCommand.run(rest, console: console)
         case "put":

@@ -7,6 +7,7 @@ enum HelpText {
 
         Commands:
           serve                 Run the Kinesis-compatible HTTP service.
+          validate [FILES...]   Check pipeline definition files (default: ./Pipelines).
           streams create NAME   Create a stream.
           streams list          List streams.
           streams describe NAME Describe a stream and its shards.
@@ -15,7 +16,7 @@ enum HelpText {
           get STREAM            Print records of a stream.
           help [COMMAND]        Show help for a command.
 
-        Every command takes --data-dir DIR (default ./data).
+        Commands that use streams take --data-dir DIR (default ./data).
         Run 'sluice <command> --help' for the options of a command.
         """
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SluicePipelines
 import SluiceServer
 import SluiceStreams
 import SluiceSupport
@@ -12,7 +13,7 @@ enum ServeCommand {
             arguments,
             valued: [
                 "listen", "data-dir", "log-level", "durability", "creation-delay-ms", "header-timeout-ms", "idle-timeout-ms",
-                "max-connections", "max-body-bytes", "workers", "shard-limit",
+                "max-connections", "max-body-bytes", "workers", "shard-limit", "pipelines", "archive-dir", "admin-listen",
             ],
             flags: [], command: command)
         if scanned.flags.contains("help") {
@@ -58,16 +59,59 @@ enum ServeCommand {
             try scanned.integer("max-body-bytes", in: 1024...(256 << 20), command: command) ?? (8 << 20)
         serverConfiguration.workers = try scanned.integer("workers", in: 1...1024, command: command) ?? 64
 
+        let pipelines = try loadPipelines(scanned, logger: logger)
+
         let service: SluiceService
         do {
-            service = try SluiceService(store: storeConfiguration, server: serverConfiguration, logger: logger)
+            service = try SluiceService(
+                store: storeConfiguration, server: serverConfiguration, pipelines: pipelines, logger: logger)
         } catch let error as SystemError {
-            throw StreamError(.internalFailure, "Cannot listen on \(listen): \(error). Choose another --listen address or stop what uses it.")
+            throw StreamError(
+                .internalFailure,
+                "Cannot listen on \(listen) (API) or \(scanned.options["admin-listen"] ?? "127.0.0.1:4568") (admin): \(error). "
+                    + "Choose other --listen / --admin-listen addresses or stop what uses them.")
+        } catch let error as PipelineRuntimeError {
+            throw UsageError(error.message)
         }
         service.start()
+        if let admin = service.admin, let pipelines {
+            console.print("sluice admin listening on \(pipelines.adminHost):\(admin.port)")
+        }
         console.print("sluice listening on \(serverConfiguration.host):\(service.server.port)")
         logger.log(.info, "ready", ["listen": "\(serverConfiguration.host):\(service.server.port)", "durability": "\(durability)"])
         waitForSignals(service: service, logger: logger)
+    }
+
+    /// The pipelines of `--pipelines` (default `./Pipelines`, skipped when that default does not
+    /// exist), validated; any invalid file stops the start with every error listed.
+    private static func loadPipelines(_ scanned: ArgumentScanner, logger: Logger) throws -> PipelineServiceConfiguration? {
+        let explicit = scanned.options["pipelines"]
+        let directory = explicit ?? "./Pipelines"
+        let fs = FileSystem.live
+        guard fs.isDirectory(directory) else {
+            if explicit != nil {
+                throw UsageError("option '--pipelines': '\(directory)' is not a directory. Point it at the folder of pipeline JSON files.")
+            }
+            logger.log(.info, "no pipelines directory; running streams only", ["pipelines": directory])
+            return nil
+        }
+        let loaded = PipelineLoader.loadDirectory(directory, fileSystem: fs)
+        if !loaded.errors.isEmpty {
+            let lines = loaded.errors.map { "\($0)" }.joined(separator: "\n")
+            throw UsageError("invalid pipeline files (run 'sluice validate' for details):\n" + lines)
+        }
+        var configuration = PipelineServiceConfiguration(definitions: loaded.definitions, archiveRoot: scanned.options["archive-dir"] ?? "./archive")
+        let admin = scanned.options["admin-listen"] ?? "127.0.0.1:4568"
+        guard let colon = admin.lastIndex(of: ":"), let port = UInt16(admin[admin.index(after: colon)...]) else {
+            throw UsageError("option '--admin-listen' must be HOST:PORT on a loopback address, for example 127.0.0.1:4568; got '\(admin)'.")
+        }
+        let host = String(admin[..<colon])
+        guard host.hasPrefix("127.") || host == "localhost" else {
+            throw UsageError("option '--admin-listen' must be a loopback address (127.x.x.x): the admin endpoint has no authentication; got '\(admin)'.")
+        }
+        configuration.adminHost = host == "localhost" ? "127.0.0.1" : host
+        configuration.adminPort = port
+        return configuration
     }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; a second signal exits at once.

@@ -9,6 +9,42 @@ struct ShardSettings: Sendable {
     var fileSystem: FileSystem
     var clock: any TimeSource
     var logger: Logger
+    /// Bumped whenever records become readable or a shard closes, for in-process followers.
+    var changes: ChangeSignal
+}
+
+/// A generation counter that readers wait on: shared by every shard of a store so one pipeline
+/// thread can wait for new records on any of its shards without polling.
+package final class ChangeSignal: Sendable {
+    private let lock = ConditionLock<UInt64>(0)
+
+    package init() {}
+
+    /// The current generation.
+    package var generation: UInt64 { lock.withLock { $0.state } }
+
+    /// Bumps the generation and wakes every waiter.
+    package func signal() {
+        lock.withLock { locked in
+            locked.state &+= 1
+            locked.broadcast()
+        }
+    }
+
+    /// Waits until the generation differs from `seen` or `nanoseconds` pass; returns the
+    /// current generation.
+    @discardableResult
+    package func wait(since seen: UInt64, nanoseconds: Int64) -> UInt64 {
+        let deadline = monotonicNanoseconds() + nanoseconds
+        return lock.withLock { locked in
+            while locked.state == seen {
+                let left = deadline - monotonicNanoseconds()
+                if left <= 0 { break }
+                locked.wait(nanoseconds: left)
+            }
+            return locked.state
+        }
+    }
 }
 
 /// What one read of a shard returned.
@@ -347,6 +383,7 @@ final class Shard: Sendable {
             locked.broadcast()
             return .success((sequences, locked.state.appended))
         }
+        if settings.durability != .always, case .success = result { settings.changes.signal() }
         if startSyncer { spawnSyncer() }
         switch result {
         case .success(let value):
@@ -572,6 +609,7 @@ final class Shard: Sendable {
                 }
             }
         }
+        if outcome == nil { settings.changes.signal() }
         return outcome
     }
 
@@ -597,6 +635,7 @@ final class Shard: Sendable {
             if !locked.state.segments.isEmpty { locked.state.segments[locked.state.segments.count - 1].sealed = true }
             locked.broadcast()
         }
+        settings.changes.signal()
     }
 
     /// Refuses further appends, syncs what is pending, writes durable summaries of every segment,
@@ -631,6 +670,7 @@ final class Shard: Sendable {
     /// Wakes every thread waiting in `waitForRecords`.
     func wakeWaiters() {
         lock.broadcast()
+        settings.changes.signal()
     }
 
     // MARK: - Positions

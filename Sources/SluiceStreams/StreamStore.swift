@@ -19,6 +19,9 @@ internal import Synchronization
 /// ```
 package final class StreamStore: Sendable {
     package let configuration: StreamStoreConfiguration
+    /// Signalled whenever records become readable in any shard or a shard closes; in-process
+    /// followers (pipelines) wait on it instead of polling.
+    package let changes = ChangeSignal()
     let settings: ShardSettings
     let streamsDirectory: String
     let iteratorKey: [UInt8]
@@ -48,7 +51,7 @@ package final class StreamStore: Sendable {
             segmentSize: UInt32(configuration.segmentSize), indexInterval: UInt32(max(4096, configuration.indexInterval)),
             maximumFrame: RecordFrame.overhead + configuration.maximumRecordSize + 1024,
             durability: configuration.durability, fileSystem: fs, clock: configuration.clock,
-            logger: configuration.logger)
+            logger: configuration.logger, changes: changes)
         let streamsDirectory = root + "/streams"
         self.streamsDirectory = streamsDirectory
         let settings = self.settings

@@ -25,6 +25,8 @@ package struct APIError: Error, CustomStringConvertible, Sendable {
         package static let expiredNextToken = Code(rawValue: "ExpiredNextTokenException")
         package static let unknownOperation = Code(rawValue: "UnknownOperationException")
         package static let internalFailure = Code(rawValue: "InternalFailureException")
+        /// Firehose's throttling / cannot-store answer (HTTP 503, retried by the SDKs).
+        package static let serviceUnavailable = Code(rawValue: "ServiceUnavailableException")
     }
 
     package var code: Code
@@ -51,9 +53,15 @@ package struct APIError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// 500 for `InternalFailureException`, 400 for everything else (AWS models every other
-    /// Kinesis exception as a client error).
-    package var status: Int { code == .internalFailure ? 500 : 400 }
+    /// 500 for `InternalFailureException`, 503 for Firehose's `ServiceUnavailableException`, 400
+    /// for everything else (AWS models every other Kinesis exception as a client error).
+    package var status: Int {
+        switch code {
+        case .internalFailure: 500
+        case .serviceUnavailable: 503
+        default: 400
+        }
+    }
 
     /// AWS sends `SerializationException` messages under a capital `Message` key (Coral's JSON
     /// layer); every other error uses `message`.

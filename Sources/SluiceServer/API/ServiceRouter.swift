@@ -1,5 +1,12 @@
+package import SluicePipelines
 package import SluiceStreams
 package import SluiceSupport
+
+/// A well-formed API request to perform.
+enum APIOperation {
+    case kinesis(KinesisOperation, RequestFields)
+    case firehose(FirehoseOperation, RequestFields)
+}
 
 /// Answers every HTTP request of the service: the Kinesis Data Streams JSON 1.1 API, plus
 /// `GET /health` and `GET /metrics`.
@@ -35,16 +42,21 @@ package final class ServiceRouter: HTTPHandler {
     private let store: StreamStore
     private let logger: Logger
     private let api: KinesisAPI
+    private let firehose: FirehoseAPI
+    /// The delivery pipelines, when the service runs any (Firehose operations and `/health`).
+    package let pipelines: PipelineManager?
 
     static let jsonContentType = "application/x-amz-json-1.1"
     static let cborContentType = "application/x-amz-cbor-1.1"
 
-    package init(store: StreamStore, logger: Logger) {
+    package init(store: StreamStore, pipelines: PipelineManager? = nil, logger: Logger) {
         self.store = store
         self.logger = logger
+        self.pipelines = pipelines
         let metrics = Metrics()
         self.metrics = metrics
         self.api = KinesisAPI(store: store, metrics: metrics)
+        self.firehose = FirehoseAPI(store: store, pipelines: pipelines)
     }
 
     /// Answers one request, records its metrics and logs one access line at debug level.
@@ -115,8 +127,8 @@ package final class ServiceRouter: HTTPHandler {
     ) {
         let (response, label, parsed) = check(request, context)
         guard let response else {
-            guard let (operation, fields) = parsed else { return }
-            api.perform(operation, fields, context) { result, context in
+            guard let parsed else { return }
+            let completion: @Sendable (Result<[UInt8], APIError>, RequestContext) -> Void = { result, context in
                 switch result {
                 case .success(let body):
                     var headers = HTTPHeaders()
@@ -125,6 +137,10 @@ package final class ServiceRouter: HTTPHandler {
                 case .failure(let failure):
                     done(self.error(failure, context), label, context)
                 }
+            }
+            switch parsed {
+            case .kinesis(let operation, let fields): api.perform(operation, fields, context, completion: completion)
+            case .firehose(let operation, let fields): firehose.perform(operation, fields, context, completion: completion)
             }
             return
         }
@@ -135,7 +151,7 @@ package final class ServiceRouter: HTTPHandler {
     /// and the parsed operation when the request is a well-formed Kinesis operation to perform.
     private func check(
         _ request: HTTPRequest, _ context: RequestContext
-    ) -> (HTTPResponse?, String, (KinesisOperation, RequestFields)?) {
+    ) -> (HTTPResponse?, String, APIOperation?) {
         let method = request.method
         if method == "GET" {
             switch request.path {
@@ -152,7 +168,9 @@ package final class ServiceRouter: HTTPHandler {
         let contentType = Self.mediaType(Self.header(request.headers, "content-type"))
         let target = Self.header(request.headers, "x-amz-target")
         let operation = target.flatMap(KinesisOperation.named(target:))
-        let label = operation?.rawValue ?? "UnknownOperation"
+        let firehoseOperation = target.flatMap(FirehoseOperation.named(target:))
+        let label = operation?.rawValue ?? firehoseOperation?.label ?? "UnknownOperation"
+        let operationName = operation?.rawValue ?? firehoseOperation?.rawValue
 
         if contentType == Self.cborContentType {
             return (Self.cborNotSupported(), label, nil)
@@ -173,12 +191,12 @@ package final class ServiceRouter: HTTPHandler {
         }
 
         guard !request.body.isEmpty else {
-            if let operation {
+            if let operationName {
                 return (
                     error(
                         APIError(
                             .serialization,
-                            "The request body is empty; \(operation.rawValue) needs a JSON object (at least {})."),
+                            "The request body is empty; \(operationName) needs a JSON object (at least {})."),
                         context), label, nil
                 )
             }
@@ -199,10 +217,13 @@ package final class ServiceRouter: HTTPHandler {
                     context), label, nil
             )
         }
+        if let firehoseOperation {
+            return (nil, label, .firehose(firehoseOperation, RequestFields(object)))
+        }
         guard let operation else {
             return (error(Self.unknownOperation(target), context), label, nil)
         }
-        return (nil, label, (operation, RequestFields(object)))
+        return (nil, label, .kinesis(operation, RequestFields(object)))
     }
 
     /// The media type of a `Content-Type` value: lower-cased, without parameters.
@@ -238,6 +259,10 @@ package final class ServiceRouter: HTTPHandler {
                 .unknownOperation,
                 "The request has no X-Amz-Target header; send X-Amz-Target: \(KinesisOperation.targetPrefix)<Operation>."
             )
+        }
+        if target.hasPrefix(FirehoseOperation.targetPrefix) {
+            let name = String(target.dropFirst(FirehoseOperation.targetPrefix.count))
+            return APIError(.unknownOperation, "\(name) is not an Amazon Data Firehose operation that Sluice answers.")
         }
         if target.hasPrefix(KinesisOperation.targetPrefix) {
             let name = String(target.dropFirst(KinesisOperation.targetPrefix.count))
@@ -355,15 +380,33 @@ package final class ServiceRouter: HTTPHandler {
         return HTTPResponse(status: 200, headers: headers)
     }
 
+    /// `{"status": "ok" | "degraded", ...}`: degraded while a pipeline cannot deliver (records
+    /// are still accepted and kept in the stream). Always HTTP 200: ingestion is healthy.
     private func health() -> HTTPResponse {
-        var writer = JSONWriter(capacity: 64)
+        let statuses = pipelines?.statuses ?? []
+        var writer = JSONWriter(capacity: 128 + statuses.count * 128)
         writer.beginObject()
         writer.key("status")
-        writer.string("ok" as StaticString)
+        writer.string(statuses.allSatisfy(\.healthy) ? "ok" : "degraded")
         writer.key("streams")
         writer.number(store.listStreams().count)
         writer.key("openShards")
         writer.number(store.openShardCount())
+        writer.key("pipelines")
+        writer.beginArray()
+        for status in statuses {
+            writer.beginObject()
+            writer.key("name")
+            writer.string(status.name)
+            writer.key("healthy")
+            writer.bool(status.healthy)
+            if let problem = status.problem {
+                writer.key("problem")
+                writer.string(problem)
+            }
+            writer.endObject()
+        }
+        writer.endArray()
         writer.endObject()
         var headers = HTTPHeaders()
         headers.add("Content-Type", "application/json")
@@ -373,7 +416,7 @@ package final class ServiceRouter: HTTPHandler {
     private func metricsPage() -> HTTPResponse {
         var headers = HTTPHeaders()
         headers.add("Content-Type", "text/plain; version=0.0.4")
-        return HTTPResponse(status: 200, headers: headers, body: Array(metrics.prometheusText().utf8))
+        return HTTPResponse(status: 200, headers: headers, body: Array((metrics.prometheusText() + PipelineMetrics.text(pipelines?.statuses ?? [], now: store.configuration.clock.now())).utf8))
     }
 }
 

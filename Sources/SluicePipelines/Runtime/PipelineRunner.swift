@@ -1,0 +1,999 @@
+package import SluiceStreams
+package import SluiceSupport
+internal import Synchronization
+
+/// What a pipeline needs from the service around it.
+package struct PipelineContext: Sendable {
+    package var store: StreamStore
+    package var clock: any TimeSource
+    /// File access for staging, the journal and the archive (tests inject faults here).
+    package var fileSystem: FileSystem
+    /// The archive root; a pipeline writes under `<archiveRoot>/<destination.directory>`.
+    package var archiveRoot: String
+    /// Where pipelines keep their journals and staging files (`<data-dir>/pipelines`).
+    package var stateRoot: String
+    package var logger: Logger
+    /// Records read from the stream per step, at most (bounds the time one step takes).
+    package var readBatchRecords: Int = 2_000
+
+    package init(store: StreamStore, clock: any TimeSource, fileSystem: FileSystem, archiveRoot: String, stateRoot: String, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.fileSystem = fileSystem
+        self.archiveRoot = archiveRoot
+        self.stateRoot = stateRoot
+        self.logger = logger
+    }
+}
+
+/// One pipeline's engine: follows its stream from the checkpoint, buffers records per evaluated
+/// prefix, seals batches into the journal, publishes them, and diverts what fails to error output.
+///
+/// Not thread-safe by design: one thread drives it through `step()` (the service's pipeline
+/// thread, or a test with a manual clock). `requestFlush()`, `status` and `stop` are safe from any
+/// thread.
+///
+/// Exactly once: a batch is journaled (spans of sequence positions, partition, object name)
+/// before it is published; after a crash, recovery publishes sealed batches that did not make it
+/// (rebuilding them from the stream if their staging file is gone) and replays the stream from the
+/// checkpoint, skipping every record that a journaled batch already holds.
+package final class PipelineRunner: @unchecked Sendable {
+    package let definition: PipelineDefinition
+    package let context: PipelineContext
+    package private(set) var version = 1
+    private let directory: String
+    private let stagingDirectory: String
+    private let journal: BatchJournal
+    private let publisher: Publisher
+    private let policy: BufferPolicy
+    private let timeZone: PrefixTimeZone
+    private let consumerName: String
+    private let logger: Logger
+
+    // Driving-thread state.
+    private var journalState = JournalState()
+    private var cursors: [Int: Cursor] = [:]
+    private var dataBuffers: [String: PartitionBuffer] = [:]
+    private var errorBuffers: [String: PartitionBuffer] = [:]
+    private var pending: [PendingBatch] = []
+    /// Journaled batches whose records a replay must skip, by partition (data) and by shard (error runs).
+    private var skipData: [String: [ShardSpan]] = [:]
+    private var skipRuns: [Int: [ShardSpan]] = [:]
+    /// Where each shard's previous record went (to grow error runs only over consecutive records).
+    private var lastRouting: [Int: (position: ShardPosition, buffer: String)] = [:]
+    private var persistedCheckpoint: Checkpoint?
+    private var stagingCounter = 0
+    private var lastShardRefresh = Timestamp(milliseconds: 0)
+    private var partitionCache: (arrival: Int64, key: String)?
+    private var problem: String?
+    private var counters = PipelineCounters()
+    private var started = false
+
+    private let requests = Mutex<(flush: Bool, flushDone: UInt64, flushRequested: UInt64)>((false, 0, 0))
+    private let snapshot: Mutex<PipelineStatus>
+
+    private struct Cursor {
+        var position: ShardPosition
+        var finished: Bool
+        var parents: [Int]
+        /// Arrival of the newest record read while the shard was not caught up (data freshness).
+        var behindArrival: Timestamp?
+    }
+
+    private struct PendingBatch {
+        var batch: SealedBatch
+        var diversion: Diversion?
+        var attempts = 0
+        var firstFailure: Timestamp?
+        var nextAttempt = Timestamp(milliseconds: 0)
+        var lastError: String?
+    }
+
+    package init(definition: PipelineDefinition, context: PipelineContext) throws(PipelineRuntimeError) {
+        self.definition = definition
+        self.context = context
+        directory = context.stateRoot + "/" + definition.name
+        stagingDirectory = directory + "/staging"
+        journal = BatchJournal(path: directory + "/journal", fileSystem: context.fileSystem)
+        publisher = Publisher(archiveRoot: context.archiveRoot, fileSystem: context.fileSystem)
+        policy = BufferPolicy(sizeInMBs: definition.buffering.sizeInMBs, intervalInSeconds: definition.buffering.intervalInSeconds)
+        guard let timeZone = PrefixTimeZone(identifier: definition.destination.timeZone) else {
+            throw PipelineRuntimeError("Pipeline \(definition.name): unknown time zone \(definition.destination.timeZone)")
+        }
+        self.timeZone = timeZone
+        consumerName = "pipeline:" + definition.name
+        logger = context.logger.with("pipeline", definition.name)
+        snapshot = Mutex(PipelineStatus(name: definition.name))
+    }
+
+    // MARK: - Start and recovery
+
+    /// Opens the journal, settles what a crash left (publishes sealed batches, rebuilding them
+    /// from the stream when needed), and positions the readers at the checkpoint.
+    package func start() throws(PipelineRuntimeError) {
+        let fs = context.fileSystem
+        do {
+            try fs.createDirectory(stagingDirectory)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot create '\(stagingDirectory)': \(error)")
+        }
+        try loadVersion()
+        var state = try journal.load()
+        let now = context.clock.now()
+        if state.checkpoint == nil {
+            state.checkpoint = try initialCheckpoint()
+            do { try journal.append([.checkpoint(state.checkpoint!)], synchronize: true) } catch {
+                throw PipelineRuntimeError("Pipeline \(definition.name): cannot write the batch journal: \(error)")
+            }
+        }
+        journalState = state
+        let checkpoint = state.checkpoint!
+        persistedCheckpoint = checkpoint
+        cursors = [:]
+        for (shard, position) in checkpoint.positions {
+            cursors[shard] = Cursor(position: position, finished: checkpoint.finished.contains(shard), parents: [])
+        }
+        for shard in checkpoint.finished where cursors[shard] == nil {
+            cursors[shard] = Cursor(position: .end, finished: true, parents: [])
+        }
+        // Skip sets and unfinished publications.
+        skipData = [:]
+        skipRuns = [:]
+        pending = []
+        for batch in state.sealed {
+            switch batch.kind {
+            case .data(let partition): skipData[partition, default: []] += batch.spans
+            case .error: for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
+            }
+            if state.isDone(batch) { continue }
+            var item = PendingBatch(batch: batch, diversion: state.diversions[batch.id])
+            item.nextAttempt = now
+            if item.diversion == nil, fs.exists(publisher.path(of: batch.object)) {
+                // Renamed into place just before the crash; only the journal line was missing.
+                markPublished(batch.id)
+                continue
+            }
+            try ensureStaging(&item)
+            pending.append(item)
+        }
+        // Staging files nobody refers to any more are leftovers of open buffers.
+        let keep = Set(pending.flatMap { [$0.batch.staging, $0.diversion?.staging].compactMap { $0 } })
+        if let names = try? fs.contentsOfDirectory(stagingDirectory) {
+            for name in names where !keep.contains(name) {
+                try? fs.removeFile(stagingDirectory + "/" + name)  // a leftover of an unsealed buffer; its records are re-read
+            }
+        }
+        try refreshShards(now: now)
+        try updateRetentionFloors()
+        started = true
+        publishSnapshot(now: now)
+    }
+
+    private func loadVersion() throws(PipelineRuntimeError) {
+        let path = directory + "/version"
+        let fs = context.fileSystem
+        var known: (version: Int, hash: String)?
+        if let bytes = try? fs.readFile(path), let text = String(validating: bytes, as: UTF8.self) {
+            let parts = text.split(separator: " ")
+            if parts.count == 2, let number = Int(parts[0]) { known = (number, String(parts[1]).trimmingSpaces()) }
+        }
+        if let known, known.hash == definition.configHash {
+            version = known.version
+            return
+        }
+        version = (known?.version ?? 0) + 1
+        do {
+            try fs.writeAtomically(Array("\(version) \(definition.configHash)\n".utf8), to: path)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write '\(path)': \(error)")
+        }
+        if known != nil {
+            logger.log(.info, "pipeline configuration changed", ["version": "\(version)"])
+        }
+    }
+
+    private func initialCheckpoint() throws(PipelineRuntimeError) -> Checkpoint {
+        var checkpoint = Checkpoint()
+        let shards = try listShards()
+        let type: ShardIteratorType = definition.startsAtLatest ? .latest : .trimHorizon
+        for shard in shards {
+            do {
+                let start = try context.store.startingPosition(stream: definition.streamName, shardID: shard.shardID, type: type)
+                checkpoint.positions[shard.index] = start.position
+            } catch {
+                throw PipelineRuntimeError("Pipeline \(definition.name): cannot position on \(shard.shardID): \(error.message)")
+            }
+        }
+        return checkpoint
+    }
+
+    private func listShards() throws(PipelineRuntimeError) -> [ShardDescription] {
+        do {
+            return try context.store.listShards(name: definition.streamName)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot list the shards of stream \(definition.streamName): \(error.message)")
+        }
+    }
+
+    /// Picks up shards created by resharding (children start at their beginning) and parents.
+    private func refreshShards(now: Timestamp) throws(PipelineRuntimeError) {
+        lastShardRefresh = now
+        for shard in try listShards() {
+            let parents = [shard.parentShardID, shard.adjacentParentShardID].compactMap { $0.flatMap(ShardID.index(of:)) }
+            if cursors[shard.index] == nil {
+                let start: ShardPosition
+                do {
+                    start = try context.store.startingPosition(stream: definition.streamName, shardID: shard.shardID, type: .trimHorizon).position
+                } catch {
+                    throw PipelineRuntimeError("Pipeline \(definition.name): cannot position on \(shard.shardID): \(error.message)")
+                }
+                cursors[shard.index] = Cursor(position: start, finished: false, parents: parents)
+            } else {
+                cursors[shard.index]!.parents = parents
+            }
+        }
+    }
+
+    /// Makes sure a pending batch has a complete staging file: the one written before the crash
+    /// if its size matches the journal, otherwise rebuilt from the stream.
+    private func ensureStaging(_ item: inout PendingBatch) throws(PipelineRuntimeError) {
+        let fs = context.fileSystem
+        if let diversion = item.diversion {
+            let path = stagingDirectory + "/" + diversion.staging
+            if (try? fs.fileSize(path)) == diversion.stagingSize { return }
+            try writeDiversionStaging(for: item.batch, diversion: diversion)
+            return
+        }
+        let path = stagingDirectory + "/" + item.batch.staging
+        if (try? fs.fileSize(path)) == item.batch.stagingSize { return }
+        guard case .data(let partition) = item.batch.kind else {
+            throw PipelineRuntimeError(
+                "Pipeline \(definition.name): the staging file of error batch \(item.batch.id) ('\(path)') is missing or damaged. "
+                    + "Its records are still in stream \(definition.streamName); move the pipeline's journal aside to deliver them again.")
+        }
+        logger.log(.info, "rebuilding sealed batch from the stream", ["batch": item.batch.id, "object": item.batch.object])
+        let writer = try openWriter(name: item.batch.staging)
+        var count = 0
+        do {
+            try forEachMember(of: item.batch, partition: partition) { (record, _) throws(SystemError) in
+                try writer.append(record.data)
+                count += 1
+            }
+            try writer.finish()
+            try writer.synchronize()
+        } catch let error as SystemError {
+            writer.close()
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot rebuild batch \(item.batch.id): \(error)")
+        } catch {
+            writer.close()
+            throw (error as? PipelineRuntimeError) ?? PipelineRuntimeError("Pipeline \(definition.name): cannot rebuild batch \(item.batch.id): \(error)")
+        }
+        writer.close()
+        guard count == item.batch.recordCount else {
+            throw PipelineRuntimeError(
+                "Pipeline \(definition.name): rebuilding batch \(item.batch.id) found \(count) records; the journal says \(item.batch.recordCount). "
+                    + "The stream no longer holds the batch (retention?) or the pipeline file changed its prefix.")
+        }
+        item.batch.stagingSize = (try? fs.fileSize(path)) ?? item.batch.stagingSize
+    }
+
+    /// Calls `body` with every record of a data batch, in shard order, reading them again from the stream.
+    private func forEachMember(
+        of batch: SealedBatch, partition: String, _ body: (StoredRecord, Int) throws(SystemError) -> Void
+    ) throws(any Error) {
+        for span in batch.spans {
+            var position = span.first
+            reading: while true {
+                let read: ShardRead
+                do {
+                    read = try context.store.read(stream: definition.streamName, shardIndex: span.shard, from: position, limit: 1000)
+                } catch {
+                    throw PipelineRuntimeError("Pipeline \(definition.name): cannot read \(ShardID.format(span.shard)) to rebuild batch \(batch.id): \(error.message)")
+                }
+                for record in read.records {
+                    let at = record.sequenceNumber.position
+                    if at > span.last { break reading }
+                    if at < span.first { continue }
+                    if (try? partitionKey(for: record)) == partition { try body(record, span.shard) }
+                }
+                if read.records.isEmpty || read.reachedShardEnd { break }
+                position = read.next
+            }
+        }
+    }
+
+    // MARK: - The step
+
+    /// What one step did and when the next one is due.
+    package struct StepResult: Sendable, Equatable {
+        /// Records were read or batches were published: call again soon.
+        package var progressed: Bool
+        /// The earliest buffer deadline or retry time, if any.
+        package var nextDeadline: Timestamp?
+    }
+
+    /// Reads what is available (without blocking), routes it into buffers, seals buffers that
+    /// are due, and publishes what is sealed. Errors are reported in `status`, never thrown: a
+    /// failing step resets the runner to its journal and tries again later.
+    @discardableResult
+    package func step() -> StepResult {
+        let now = context.clock.now()
+        var progressed = false
+        do {
+            if !started { try start() }
+            let flushRequest = requests.withLock { state -> UInt64? in
+                guard state.flush else { return nil }
+                state.flush = false
+                return state.flushRequested
+            }
+            progressed = try retryPending(now: now) || progressed
+            if pending.isEmpty {
+                if now.milliseconds - lastShardRefresh.milliseconds >= 1000 { try refreshShards(now: now) }
+                progressed = try readAvailable(now: now) || progressed
+            }
+            try sealDue(now: now, forced: flushRequest != nil ? .onDemand : nil)
+            try persistCheckpoint()
+            if let flushRequest {
+                requests.withLock { $0.flushDone = max($0.flushDone, flushRequest) }
+            }
+            if problem != nil && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
+        } catch {
+            fail("\(error)", now: now)
+        }
+        publishSnapshot(now: now)
+        return StepResult(progressed: progressed, nextDeadline: nextDeadline())
+    }
+
+    /// Seals and publishes every open buffer now (graceful shutdown or an operator's flush).
+    /// Returns false if something could not be published (it stays in the journal and the stream).
+    @discardableResult
+    package func flushAll(reason: FlushReason) -> Bool {
+        let now = context.clock.now()
+        do {
+            if !started { try start() }
+            try sealDue(now: now, forced: reason)
+            _ = try retryPending(now: now, force: true)
+            try persistCheckpoint()
+            try compactIfNeeded(force: true)
+        } catch {
+            fail("\(error)", now: now)
+        }
+        publishSnapshot(now: now)
+        return pending.isEmpty && problem == nil
+    }
+
+    /// Asks the driving thread to flush every open buffer at its next step; returns a ticket for
+    /// `isFlushDone`.
+    package func requestFlush() -> UInt64 {
+        requests.withLock { state in
+            state.flush = true
+            state.flushRequested += 1
+            return state.flushRequested
+        }
+    }
+
+    package func isFlushDone(_ ticket: UInt64) -> Bool {
+        requests.withLock { $0.flushDone >= ticket }
+    }
+
+    package var status: PipelineStatus { snapshot.withLock { $0 } }
+
+    /// Lets go of files and the retention hold's bookkeeping (the hold itself stays with the store).
+    package func close() {
+        for buffer in dataBuffers.values { buffer.writer.close() }
+        for buffer in errorBuffers.values { buffer.writer.close() }
+        dataBuffers = [:]
+        errorBuffers = [:]
+    }
+
+    private func fail(_ message: String, now: Timestamp) {
+        if problem != message { logger.log(.error, "pipeline step failed; starting over from the journal", ["error": message]) }
+        problem = message
+        // Forget in-memory buffers: their records are re-read from the checkpoint.
+        close()
+        lastRouting = [:]
+        partitionCache = nil
+        started = false
+    }
+
+    private func nextDeadline() -> Timestamp? {
+        var deadline: Timestamp?
+        func consider(_ t: Timestamp) { deadline = deadline.map { min($0, t) } ?? t }
+        for buffer in dataBuffers.values { consider(policy.deadline(of: buffer.state)) }
+        for buffer in errorBuffers.values { consider(policy.deadline(of: buffer.state)) }
+        for item in pending { consider(item.nextAttempt) }
+        if !started { consider(context.clock.now().adding(milliseconds: 1000)) }
+        return deadline
+    }
+
+    // MARK: - Reading and routing
+
+    private func readAvailable(now: Timestamp) throws(PipelineRuntimeError) -> Bool {
+        var progressed = false
+        var budget = context.readBatchRecords
+        for shard in cursors.keys.sorted() where budget > 0 {
+            guard let cursor = cursors[shard], !cursor.finished else { continue }
+            // Children wait until every parent is read to its end, so each key keeps its order.
+            if cursor.parents.contains(where: { cursors[$0].map { !$0.finished } ?? false }) { continue }
+            while budget > 0 {
+                let read: ShardRead
+                do {
+                    read = try context.store.read(
+                        stream: definition.streamName, shardIndex: shard, from: cursors[shard]!.position, limit: min(budget, 1000))
+                } catch {
+                    throw PipelineRuntimeError(
+                        "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
+                }
+                for record in read.records {
+                    try route(record, shard: shard, now: now)
+                }
+                budget -= read.records.count
+                if !read.records.isEmpty { progressed = true }
+                cursors[shard]!.position = read.next
+                cursors[shard]!.behindArrival = read.caughtUp ? nil : read.records.last?.arrival
+                if read.reachedShardEnd {
+                    cursors[shard]!.finished = true
+                    progressed = true
+                    try refreshShards(now: now)
+                    break
+                }
+                // A failing publication stops reading (the records wait in the stream).
+                if read.records.isEmpty || read.caughtUp || !pending.isEmpty { break }
+            }
+        }
+        return progressed
+    }
+
+    /// The record's partition: its evaluated data prefix (random strings rendered with seed 0;
+    /// the batch's own seed names the file at seal).
+    private func partitionKey(for record: StoredRecord) throws(PrefixError) -> String {
+        if let cache = partitionCache, cache.arrival == record.arrival.milliseconds { return cache.key }
+        let key = try definition.destination.prefix.render(
+            PrefixContext(timestamp: record.arrival, errorOutputType: nil, partitionKeys: [:], randomSeed: 0), timeZone: timeZone)
+        partitionCache = (record.arrival.milliseconds, key)
+        return key
+    }
+
+    private func isJournaled(_ position: ShardPosition, shard: Int, partition: String?) -> Bool {
+        if let partition, let spans = skipData[partition], spans.contains(where: { $0.contains(shard: shard, position) }) { return true }
+        if let runs = skipRuns[shard], runs.contains(where: { $0.contains(shard: shard, position) }) { return true }
+        return false
+    }
+
+    private func route(_ record: StoredRecord, shard: Int, now: Timestamp) throws(PipelineRuntimeError) {
+        let position = record.sequenceNumber.position
+        counters.incomingRecords += 1
+        counters.incomingBytes += record.data.count
+        let partition: String
+        do {
+            partition = try partitionKey(for: record)
+        } catch {
+            if isJournaled(position, shard: shard, partition: nil) { return }
+            try routeToError(
+                record, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
+                message: "\(error)", now: now)
+            return
+        }
+        if !skipData.isEmpty || !skipRuns.isEmpty, isJournaled(position, shard: shard, partition: partition) { return }
+        let buffer: PartitionBuffer
+        if let open = dataBuffers[partition] {
+            buffer = open
+        } else {
+            if openPartitionCount >= definition.maximumOpenPartitions {
+                try routeToError(
+                    record, shard: shard, type: "activePartitionExceeded", code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    message: "The pipeline has \(openPartitionCount) open partitions, its limit (maximumOpenPartitions \(definition.maximumOpenPartitions)). "
+                        + "Raise maximumOpenPartitions or lower intervalInSeconds.", now: now)
+                return
+            }
+            buffer = try openBuffer(kind: .data(partition: partition), now: now)
+            dataBuffers[partition] = buffer
+        }
+        do {
+            try buffer.writer.append(record.data)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
+        }
+        buffer.add(record, shard: shard, bytes: record.data.count, consecutive: false)
+        lastRouting[shard] = (position, partition)
+        if policy.flushReason(for: buffer.state, now: now) == .size {
+            try seal(buffer, reason: .size, now: now)
+        }
+    }
+
+    /// Open data partitions, counting batches that wait to be published (Firehose keeps a
+    /// partition active until it is delivered).
+    private var openPartitionCount: Int {
+        dataBuffers.count + pending.reduce(0) { $0 + ($1.batch.kind.isData ? 1 : 0) }
+    }
+
+    private func routeToError(
+        _ record: StoredRecord, shard: Int, type: String, code: String, message: String, now: Timestamp
+    ) throws(PipelineRuntimeError) {
+        let partition: String
+        do {
+            partition = try definition.destination.errorOutputPrefix.render(
+                PrefixContext(timestamp: record.arrival, errorOutputType: type, partitionKeys: [:], randomSeed: 0), timeZone: timeZone)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot evaluate errorOutputPrefix: \(error)")
+        }
+        let key = type + "\u{0}" + partition
+        let buffer: PartitionBuffer
+        if let open = errorBuffers[key] {
+            buffer = open
+        } else {
+            buffer = try openBuffer(kind: .error(type: type, partition: partition), now: now)
+            errorBuffers[key] = buffer
+        }
+        let document = ErrorDocument.encode(
+            record: record, streamName: definition.streamName, shard: shard, attemptsMade: 1, errorCode: code, errorMessage: message,
+            attemptEnding: now)
+        do {
+            try buffer.writer.append(document)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
+        }
+        let position = record.sequenceNumber.position
+        let consecutive = lastRouting[shard].map { $0.buffer == key } ?? false
+        buffer.add(record, shard: shard, bytes: document.count, consecutive: consecutive)
+        lastRouting[shard] = (position, key)
+        counters.errorRecords[type, default: 0] += 1
+        if policy.flushReason(for: buffer.state, now: now) == .size {
+            try seal(buffer, reason: .size, now: now)
+        }
+    }
+
+    private func openWriter(name: String) throws(PipelineRuntimeError) -> GzipFileWriter {
+        let path = stagingDirectory + "/" + name
+        do {
+            let handle = try context.fileSystem.open(path, .truncateCreate)
+            let level: Int?
+            switch definition.destination.compression {
+            case .none: level = nil
+            case .gzip(let value): level = value
+            }
+            return GzipFileWriter(handle: handle, level: level, bufferCapacity: 32 << 10)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot create staging file '\(path)': \(error)")
+        }
+    }
+
+    private func openBuffer(kind: BatchKind, now: Timestamp) throws(PipelineRuntimeError) -> PartitionBuffer {
+        stagingCounter += 1
+        // Unique across restarts: a sealed batch from before a crash may still own its staging file.
+        let name = "buffer-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))-\(stagingCounter)"
+        let writer = try openWriter(name: name)
+        return PartitionBuffer(kind: kind, stagingName: name, stagingPath: stagingDirectory + "/" + name, writer: writer, openedAt: now)
+    }
+
+    // MARK: - Sealing and publishing
+
+    private func sealDue(now: Timestamp, forced: FlushReason?) throws(PipelineRuntimeError) {
+        for buffer in Array(dataBuffers.values) + Array(errorBuffers.values) {
+            if let forced, buffer.state.recordCount > 0 {
+                try seal(buffer, reason: forced, now: now)
+            } else if let reason = policy.flushReason(for: buffer.state, now: now) {
+                try seal(buffer, reason: reason, now: now)
+            }
+        }
+    }
+
+    private func seal(_ buffer: PartitionBuffer, reason: FlushReason, now: Timestamp) throws(PipelineRuntimeError) {
+        switch buffer.kind {
+        case .data(let partition): dataBuffers[partition] = nil
+        case .error(let type, let partition): errorBuffers[type + "\u{0}" + partition] = nil
+        }
+        do {
+            try buffer.writer.finish()
+            try buffer.writer.synchronize()
+        } catch {
+            buffer.writer.close()
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot finish staging file '\(buffer.stagingPath)': \(error)")
+        }
+        let stagingSize = Int64(buffer.writer.writtenBytes)
+        buffer.writer.close()
+        let spans = buffer.spans
+        let id = BatchIdentity.id(pipeline: definition.name, kind: buffer.kind, spans: spans)
+        let object = try objectName(kind: buffer.kind, id: id, oldestArrival: buffer.oldestArrival)
+        let batch = SealedBatch(
+            id: id, kind: buffer.kind, object: object, reason: reason, configHash: definition.configHash, version: version,
+            recordCount: buffer.state.recordCount, uncompressedBytes: buffer.state.uncompressedBytes, oldestArrival: buffer.oldestArrival,
+            spans: spans, staging: buffer.stagingName, stagingSize: stagingSize, sealedAt: now)
+        do {
+            try journal.append([.sealed(batch)], synchronize: true)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write the batch journal: \(error)")
+        }
+        journalState.apply(.sealed(batch))
+        counters.flushes[reason, default: 0] += 1
+        var item = PendingBatch(batch: batch)
+        item.nextAttempt = now
+        pending.append(item)
+        _ = try attempt(index: pending.count - 1, now: now)
+    }
+
+    private func objectName(kind: BatchKind, id: String, oldestArrival: Timestamp) throws(PipelineRuntimeError) -> String {
+        let seed = BatchIdentity.seed(id)
+        let prefix: String
+        do {
+            switch kind {
+            case .data:
+                prefix = try definition.destination.prefix.render(
+                    PrefixContext(timestamp: oldestArrival, errorOutputType: nil, partitionKeys: [:], randomSeed: seed), timeZone: timeZone)
+            case .error(let type, _):
+                prefix = try definition.destination.errorOutputPrefix.render(
+                    PrefixContext(timestamp: oldestArrival, errorOutputType: type, partitionKeys: [:], randomSeed: seed), timeZone: timeZone)
+            }
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot evaluate the prefix: \(error)")
+        }
+        let name = ObjectName.make(
+            pipeline: definition.name, version: version, timestamp: oldestArrival, timeZone: timeZone, id: id,
+            fileExtension: definition.destination.fileExtension)
+        return definition.destination.directory + "/" + prefix + name
+    }
+
+    /// Tries every pending batch that is due. Returns true if one was published.
+    private func retryPending(now: Timestamp, force: Bool = false) throws(PipelineRuntimeError) -> Bool {
+        var progressed = false
+        var index = 0
+        while index < pending.count {
+            if force || pending[index].nextAttempt <= now {
+                if try attempt(index: index, now: now) {
+                    progressed = true
+                    continue  // the item was removed
+                }
+            }
+            index += 1
+        }
+        return progressed
+    }
+
+    /// One publication attempt of `pending[index]`. Returns true when it is done (and removed).
+    private func attempt(index: Int, now: Timestamp) throws(PipelineRuntimeError) -> Bool {
+        var item = pending[index]
+        let staging: String
+        let object: String
+        let id: String
+        if let diversion = item.diversion {
+            (staging, object, id) = (diversion.staging, diversion.object, diversion.id)
+        } else {
+            (staging, object, id) = (item.batch.staging, item.batch.object, item.batch.id)
+        }
+        do {
+            try publisher.publish(stagingPath: stagingDirectory + "/" + staging, object: object)
+        } catch {
+            item.attempts += 1
+            counters.retries += 1
+            let first = item.firstFailure ?? now
+            item.firstFailure = first
+            item.lastError = "\(error)"
+            let exhausted = now.milliseconds - first.milliseconds >= Int64(definition.retryDurationSeconds) * 1000
+            if item.diversion == nil && exhausted {
+                // Retries are spent: the records go to error output as delivery-failed.
+                do {
+                    item.diversion = try divert(item.batch, error: error, attempts: item.attempts, now: now)
+                    pending[index] = item
+                    if try attempt(index: index, now: now) { return true }
+                    item = pending[index]
+                } catch {
+                    item.lastError = "\(item.lastError ?? ""); error output: \(error)"
+                }
+            }
+            item.nextAttempt = now.adding(milliseconds: RetryBackoff.delay(attempt: item.attempts))
+            let destination = item.diversion == nil ? "destination" : "error output"
+            problem = "cannot publish \(object) to the \(destination) (attempt \(item.attempts)): \(item.lastError ?? "")"
+            if item.diversion != nil || exhausted {
+                logger.log(.error, "delivery failing; records stay in the stream", ["object": object, "error": item.lastError ?? ""])
+            } else {
+                logger.log(.warning, "publish failed; will retry", ["object": object, "error": item.lastError ?? ""])
+            }
+            pending[index] = item
+            return false
+        }
+        markPublished(id)
+        if item.diversion == nil {
+            counters.filesPublished += 1
+            counters.recordsPublished += item.batch.recordCount
+            counters.bytesPublished += Int(item.batch.stagingSize)
+            counters.uncompressedBytesPublished += item.batch.uncompressedBytes
+        } else {
+            counters.errorRecords["delivery-failed", default: 0] += item.batch.recordCount
+        }
+        if case .error = item.batch.kind {
+            counters.errorFilesPublished += 1
+        }
+        try? context.fileSystem.removeFile(stagingDirectory + "/" + item.batch.staging)  // published; the copy is in the archive
+        if let diversion = item.diversion { try? context.fileSystem.removeFile(stagingDirectory + "/" + diversion.staging) }
+        pending.remove(at: index)
+        return true
+    }
+
+    private func markPublished(_ id: String) {
+        // Not synced: if the line is lost, recovery finds the object in place and says so again.
+        try? journal.append([.published(id: id)], synchronize: false)
+        journalState.apply(.published(id: id))
+    }
+
+    /// Writes the batch's records as `delivery-failed` error documents and journals the diversion.
+    private func divert(_ batch: SealedBatch, error: SystemError, attempts: Int, now: Timestamp) throws(PipelineRuntimeError) -> Diversion {
+        let (code, message) = DeliveryError.describe(error)
+        let id = BatchIdentity.id(pipeline: definition.name, kind: .error(type: "delivery-failed", partition: batch.id), spans: batch.spans)
+        let object = try objectName(kind: .error(type: "delivery-failed", partition: ""), id: id, oldestArrival: batch.oldestArrival)
+        var diversion = Diversion(
+            batchID: batch.id, id: id, object: object, staging: batch.staging + ".delivery-failed", stagingSize: 0, errorCode: code,
+            errorMessage: message, attemptsMade: attempts, attemptEndingTimestamp: now)
+        diversion.stagingSize = try writeDiversionStaging(for: batch, diversion: diversion)
+        do {
+            try journal.append([.diverted(diversion)], synchronize: true)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write the batch journal: \(error)")
+        }
+        journalState.apply(.diverted(diversion))
+        return diversion
+    }
+
+    @discardableResult
+    private func writeDiversionStaging(for batch: SealedBatch, diversion: Diversion) throws(PipelineRuntimeError) -> Int64 {
+        guard case .data(let partition) = batch.kind else {
+            throw PipelineRuntimeError("Pipeline \(definition.name): error batch \(batch.id) cannot be diverted")
+        }
+        let writer = try openWriter(name: diversion.staging)
+        defer { writer.close() }
+        do {
+            try forEachMember(of: batch, partition: partition) { (record, shard) throws(SystemError) in
+                try writer.append(
+                    ErrorDocument.encode(
+                        record: record, streamName: definition.streamName, shard: shard, attemptsMade: diversion.attemptsMade,
+                        errorCode: diversion.errorCode, errorMessage: diversion.errorMessage, attemptEnding: diversion.attemptEndingTimestamp))
+            }
+            try writer.finish()
+            try writer.synchronize()
+        } catch let error as PipelineRuntimeError {
+            throw error
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write error output staging: \(error)")
+        }
+        return Int64(writer.writtenBytes)
+    }
+
+    // MARK: - Checkpoint
+
+    /// Everything before the returned position of each shard is delivered or journaled.
+    private func currentCheckpoint() -> Checkpoint {
+        var checkpoint = Checkpoint()
+        for (shard, cursor) in cursors {
+            checkpoint.positions[shard] = cursor.position
+        }
+        func lower(_ spans: [ShardSpan]) {
+            for span in spans {
+                if let current = checkpoint.positions[span.shard], span.first < current { checkpoint.positions[span.shard] = span.first }
+            }
+        }
+        for buffer in dataBuffers.values { lower(buffer.spans) }
+        for buffer in errorBuffers.values { lower(buffer.spans) }
+        for item in pending { lower(item.batch.spans) }
+        for (shard, cursor) in cursors where cursor.finished && checkpoint.positions[shard] == cursor.position {
+            checkpoint.finished.insert(shard)
+        }
+        return checkpoint
+    }
+
+    private func persistCheckpoint() throws(PipelineRuntimeError) {
+        let checkpoint = currentCheckpoint()
+        guard checkpoint != persistedCheckpoint else { return }
+        do {
+            try journal.append([.checkpoint(checkpoint)], synchronize: false)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write the batch journal: \(error)")
+        }
+        journalState.apply(.checkpoint(checkpoint))
+        persistedCheckpoint = checkpoint
+        try updateRetentionFloors()
+        try compactIfNeeded(force: false)
+    }
+
+    private func updateRetentionFloors() throws(PipelineRuntimeError) {
+        guard let checkpoint = persistedCheckpoint else { return }
+        for (shard, position) in checkpoint.positions {
+            let floor: ShardPosition? = checkpoint.finished.contains(shard) ? nil : position
+            do {
+                try context.store.setRetentionFloor(stream: definition.streamName, shardIndex: shard, consumer: consumerName, position: floor)
+            } catch {
+                // The shard expired (retention after a reshard): nothing to hold any more.
+                continue
+            }
+        }
+    }
+
+    private func compactIfNeeded(force: Bool) throws(PipelineRuntimeError) {
+        guard force || journal.linesSinceCompaction >= 2_000 else { return }
+        journalState.prune()
+        do {
+            try journal.compact(journalState)
+        } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot compact the batch journal: \(error)")
+        }
+        // Skip sets only need what the journal still holds.
+        skipData = [:]
+        skipRuns = [:]
+        for batch in journalState.sealed {
+            switch batch.kind {
+            case .data(let partition): skipData[partition, default: []] += batch.spans
+            case .error: for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
+            }
+        }
+        // Fresh batches sealed after a replay never overlap what is read next, so skip sets can go
+        // once every cursor is past them.
+        if let checkpoint = persistedCheckpoint {
+            skipData = skipData.filter { _, spans in
+                spans.contains { span in checkpoint.positions[span.shard].map { span.last >= $0 } ?? false }
+            }
+            skipRuns = skipRuns.filter { _, spans in
+                spans.contains { span in checkpoint.positions[span.shard].map { span.last >= $0 } ?? false }
+            }
+        }
+    }
+
+    // MARK: - Status
+
+    private func publishSnapshot(now: Timestamp) {
+        var status = PipelineStatus(name: definition.name)
+        status.version = version
+        status.healthy = problem == nil
+        status.problem = problem
+        status.openPartitions = dataBuffers.count
+        status.pendingBatches = pending.count
+        var oldest: Timestamp?
+        func consider(_ t: Timestamp?) {
+            guard let t else { return }
+            oldest = oldest.map { min($0, t) } ?? t
+        }
+        for buffer in dataBuffers.values {
+            status.bufferedBytes += buffer.state.uncompressedBytes
+            status.bufferedRecords += buffer.state.recordCount
+            consider(buffer.oldestArrival)
+            status.oldestBufferAgeMilliseconds = max(status.oldestBufferAgeMilliseconds ?? 0, now.milliseconds - buffer.state.openedAt.milliseconds)
+        }
+        for buffer in errorBuffers.values { consider(buffer.oldestArrival) }
+        for item in pending { consider(item.batch.oldestArrival) }
+        for cursor in cursors.values { consider(cursor.behindArrival) }
+        status.oldestUndeliveredArrival = oldest
+        status.counters = counters
+        snapshot.withLock { $0 = status }
+    }
+}
+
+extension BatchKind {
+    var isData: Bool {
+        if case .data = self { return true }
+        return false
+    }
+}
+
+/// An open buffer: a staging file the records are compressed into as they arrive, and the spans
+/// of sequence positions it holds.
+final class PartitionBuffer {
+    let kind: BatchKind
+    let stagingName: String
+    let stagingPath: String
+    let writer: GzipFileWriter
+    var state: BufferState
+    var oldestArrival = Timestamp(milliseconds: Int64.max)
+    /// Data buffers: one span per shard (first and last member). Error buffers: runs.
+    private(set) var spans: [ShardSpan] = []
+
+    init(kind: BatchKind, stagingName: String, stagingPath: String, writer: GzipFileWriter, openedAt: Timestamp) {
+        self.kind = kind
+        self.stagingName = stagingName
+        self.stagingPath = stagingPath
+        self.writer = writer
+        state = BufferState(openedAt: openedAt)
+    }
+
+    func add(_ record: StoredRecord, shard: Int, bytes: Int, consecutive: Bool) {
+        let position = record.sequenceNumber.position
+        state.recordCount += 1
+        state.uncompressedBytes += bytes
+        if record.arrival < oldestArrival { oldestArrival = record.arrival }
+        switch kind {
+        case .data:
+            if let index = spans.firstIndex(where: { $0.shard == shard }) {
+                spans[index].last = position
+            } else {
+                spans.append(ShardSpan(shard: shard, first: position, last: position))
+            }
+        case .error:
+            if consecutive, let index = spans.lastIndex(where: { $0.shard == shard }) {
+                spans[index].last = position
+            } else {
+                spans.append(ShardSpan(shard: shard, first: position, last: position))
+            }
+        }
+    }
+}
+
+/// Deterministic batch identities: the same records of the same partition always get the same
+/// id, so a rebuilt batch is published under the same name.
+enum BatchIdentity {
+    static func id(pipeline: String, kind: BatchKind, spans: [ShardSpan]) -> String {
+        var text = pipeline + "\u{0}"
+        switch kind {
+        case .data(let partition): text += "data\u{0}" + partition
+        case .error(let type, let partition): text += "error\u{0}" + type + "\u{0}" + partition
+        }
+        for span in spans.sorted(by: { ($0.shard, $0.first) < ($1.shard, $1.first) }) {
+            text += "\u{0}\(span.shard):\(span.first.packed)"
+        }
+        let digest = Digest.sha256(Array(text.utf8))
+        let hex = digest.prefix(16).map { byte in
+            let digits = Array("0123456789abcdef")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+        }.joined()
+        let chars = Array(hex)
+        return String(chars[0..<8]) + "-" + String(chars[8..<12]) + "-" + String(chars[12..<16]) + "-" + String(chars[16..<20]) + "-"
+            + String(chars[20..<32])
+    }
+
+    /// The seed for `!{firehose:random-string}` of a batch.
+    static func seed(_ id: String) -> UInt64 {
+        let digest = Digest.sha256(Array(id.utf8))
+        return digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+}
+
+/// Exponential backoff with jitter for publication retries: 1 s, 2 s, 4 s ... up to 60 s, each
+/// drawn between half and the whole of the step.
+enum RetryBackoff {
+    static func delay(attempt: Int) -> Int64 {
+        let step = min(Int64(60_000), Int64(1000) << Int64(min(max(attempt - 1, 0), 6)))
+        return step / 2 + Int64.random(in: 0...(step / 2))
+    }
+}
+
+/// How a failed write to the destination is named in `delivery-failed` error documents.
+enum DeliveryError {
+    static func describe(_ error: SystemError) -> (code: String, message: String) {
+        let code: String
+        switch error.errnoName {
+        case "EACCES", "EPERM", "EROFS": code = "Destination.AccessDenied"
+        case "ENOSPC", "EDQUOT": code = "Destination.NoSpace"
+        case "EIO": code = "Destination.IOError"
+        default: code = "Destination.WriteFailed"
+        }
+        return (code, "\(error)")
+    }
+}
+
+/// Firehose's error-output document, one JSON line per record, plus the source stream, shard and
+/// sequence number so a replay can be exact.
+enum ErrorDocument {
+    static func encode(
+        record: StoredRecord, streamName: String, shard: Int, attemptsMade: Int, errorCode: String, errorMessage: String,
+        attemptEnding: Timestamp
+    ) -> [UInt8] {
+        var w = JSONWriter(capacity: record.data.count * 4 / 3 + 256)
+        w.beginObject()
+        w.key("attemptsMade"); w.number(attemptsMade)
+        w.key("arrivalTimestamp"); w.number(record.arrival.milliseconds)
+        w.key("errorCode"); w.string(errorCode)
+        w.key("errorMessage"); w.string(errorMessage)
+        w.key("attemptEndingTimestamp"); w.number(attemptEnding.milliseconds)
+        w.key("rawData"); w.base64(record.data)
+        w.key("sourceStream"); w.string(streamName)
+        w.key("shardId"); w.string(ShardID.format(shard))
+        w.key("sequenceNumber"); w.string(record.sequenceNumber.description)
+        w.endObject()
+        var bytes = w.bytes
+        bytes.append(0x0A)
+        return bytes
+    }
+}
+
+extension String {
+    fileprivate func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let c = s.last, c == "\n" || c == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
