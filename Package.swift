@@ -46,7 +46,7 @@ let package = Package(
             name: "SluicePipelinesTests", dependencies: ["SluicePipelines", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "SluiceServerTests", dependencies: ["SluiceServer", "SluiceStreams", "SluiceTestSupport"],
+            name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePipelines", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceStreams", "SluiceTestSupport"],

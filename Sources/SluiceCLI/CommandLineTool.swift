@@ -56,12 +56,15 @@ package enum CommandLineTool {
             case "get": console.print(HelpText.get)
             case "serve": console.print(HelpText.serve)
             case "validate": console.print(HelpText.validate)
-            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, streams, put, get.")
+            case "pipelines": console.print(HelpText.pipelines)
+            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, pipelines, streams, put, get.")
             }
         case "serve":
             try ServeCommand.run(rest, console: console)
         case "validate":
             try ValidateCommand.run(rest, console: console)
+        case "pipelines":
+            try PipelinesCommand.run(rest, console: console)
         case "streams":
             try StreamsCommand.run(rest, console: console)
         case "put":

@@ -8,6 +8,8 @@ enum HelpText {
         Commands:
           serve                 Run the Kinesis-compatible HTTP service.
           validate [FILES...]   Check pipeline definition files (default: ./Pipelines).
+          pipelines status      Show the delivery pipelines of a running server.
+          pipelines flush NAME  Publish a pipeline's open buffers now.
           streams create NAME   Create a stream.
           streams list          List streams.
           streams describe NAME Describe a stream and its shards.
@@ -23,10 +25,12 @@ enum HelpText {
     static let serve = """
         Usage: sluice serve [options]
 
-        Run the service: an HTTP/1.1 server speaking the Kinesis Data Streams JSON API, so that
-        boto3, the aws CLI and AWS SDKs work with --endpoint-url http://HOST:PORT. Prints
+        Run the service: an HTTP/1.1 server speaking the Kinesis Data Streams and Firehose JSON
+        APIs, so that boto3, the aws CLI and AWS SDKs work with --endpoint-url http://HOST:PORT,
+        and every pipeline file of --pipelines, delivering into --archive-dir. Prints
+        'sluice admin listening on HOST:PORT' (with pipelines) and then
         'sluice listening on HOST:PORT' once ready. SIGTERM or SIGINT drains in-flight requests,
-        syncs and exits 0; a second signal exits at once.
+        publishes open pipeline buffers, syncs and exits 0; a second signal exits at once.
 
         Options:
           --listen HOST:PORT        Address to listen on (default 127.0.0.1:4567; port 0 picks one).
@@ -41,6 +45,10 @@ enum HelpText {
           --max-connections N       Connections beyond this are refused with 503 (default 4096).
           --max-body-bytes N        Largest request body (default 8388608).
           --workers N               Request handler threads (default 64).
+          --pipelines DIR           Pipeline files (default ./Pipelines; none if that is absent).
+          --archive-dir DIR         Where pipelines publish (default ./archive).
+          --admin-listen HOST:PORT  Loopback admin endpoint for 'sluice pipelines'
+                                    (default 127.0.0.1:4568; port 0 picks one).
           -h, --help                Show this help.
         """
 
@@ -94,6 +102,26 @@ enum HelpText {
           --json              One JSON object per line: shardId, sequenceNumber, partitionKey,
                               approximateArrivalTimestamp and data (base64).
           --data-dir DIR      Data directory (default ./data).
+          -h, --help          Show this help.
+        """
+
+    static let pipelines = """
+        Usage: sluice pipelines status [--admin HOST:PORT] [--json]
+               sluice pipelines flush NAME [--admin HOST:PORT]
+
+        Ask a running 'sluice serve' about its delivery pipelines, through its admin endpoint
+        (loopback only; 'sluice serve --admin-listen', default 127.0.0.1:4568).
+
+        Commands:
+          status          Per pipeline: health, open partitions, buffered bytes, age of the
+                          oldest undelivered record, files and records published, error records
+                          and retries.
+          flush NAME      Seal and publish the pipeline's open buffers now (reason on-demand);
+                          returns once they are published.
+
+        Options:
+          --admin HOST:PORT   The admin endpoint (default 127.0.0.1:4568).
+          --json              Print the status document as JSON.
           -h, --help          Show this help.
         """
 }

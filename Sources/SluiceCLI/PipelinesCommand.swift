@@ -126,25 +126,3 @@ enum PipelinesCommand {
         return "\(count) B"
     }
 }
-
-extension HelpText {
-    static let pipelines = """
-        Usage: sluice pipelines status [--admin HOST:PORT] [--json]
-               sluice pipelines flush NAME [--admin HOST:PORT]
-
-        Ask a running 'sluice serve' about its delivery pipelines, through its admin endpoint
-        (loopback only; 'sluice serve --admin-listen', default 127.0.0.1:4568).
-
-        Commands:
-          status          Per pipeline: health, open partitions, buffered bytes, age of the
-                          oldest undelivered record, files and records published, error records
-                          and retries.
-          flush NAME      Seal and publish the pipeline's open buffers now (reason on-demand);
-                          returns once they are published.
-
-        Options:
-          --admin HOST:PORT   The admin endpoint (default 127.0.0.1:4568).
-          --json              Print the status document as JSON.
-          -h, --help          Show this help.
-        """
-}

@@ -100,7 +100,7 @@ enum ServeCommand {
             let lines = loaded.errors.map { "\($0)" }.joined(separator: "\n")
             throw UsageError("invalid pipeline files (run 'sluice validate' for details):\n" + lines)
         }
-        var configuration = PipelineServiceConfiguration(definitions: loaded.definitions, archiveRoot: scanned.options["archive-dir"] ?? "./archive")
+        var configuration = PipelineServiceConfiguration(definitions: loaded.definitions, archiveRoot: absolute(scanned.options["archive-dir"] ?? "archive"))
         let admin = scanned.options["admin-listen"] ?? "127.0.0.1:4568"
         guard let colon = admin.lastIndex(of: ":"), let port = UInt16(admin[admin.index(after: colon)...]) else {
             throw UsageError("option '--admin-listen' must be HOST:PORT on a loopback address, for example 127.0.0.1:4568; got '\(admin)'.")
@@ -112,6 +112,14 @@ enum ServeCommand {
         configuration.adminHost = host == "localhost" ? "127.0.0.1" : host
         configuration.adminPort = port
         return configuration
+    }
+
+    /// `path` made absolute against the working directory, without a trailing slash.
+    private static func absolute(_ path: String) -> String {
+        var result = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        while result.count > 1 && result.hasSuffix("/") { result.removeLast() }
+        if result.hasSuffix("/.") { result.removeLast(2) }
+        return result
     }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; a second signal exits at once.

@@ -59,9 +59,13 @@ package struct Publisher: Sendable {
     /// `mkdir -p` that fsyncs the parent of every directory it creates.
     private func makeDirectories(_ directory: String) throws(SystemError) {
         if fileSystem.isDirectory(directory) { return }
+        if !fileSystem.isDirectory(archiveRoot) {
+            try fileSystem.createDirectory(archiveRoot, intermediates: true)
+            try fileSystem.synchronizeDirectory(containing: archiveRoot)
+        }
         var missing: [String] = []
         var current = directory
-        while !fileSystem.isDirectory(current) && current.count > 1 {
+        while current != archiveRoot && !fileSystem.isDirectory(current) && current.count > 1 {
             missing.append(current)
             current = FileSystem.parent(of: current)
         }
