@@ -574,3 +574,50 @@ struct PipelineLayoutGoldenTests {
         }
     }
 }
+
+@Suite("Pipeline manager")
+struct PipelineManagerTests {
+    @Test func aMissingSourceStreamIsAClearErrorUnlessThePipelineCreatesIt() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            let missing = try PipelineHarness.simple(stream: "nowhere")
+            #expect {
+                _ = try PipelineManager(definitions: [missing], context: h.context)
+            } throws: { error in
+                "\(error)"
+                    == #"Pipelines/test.json: /source/stream: stream "nowhere" does not exist; create it with "sluice streams create nowhere" or set "createIfMissing": true"#
+            }
+            let creating = try PipelineHarness.definition(
+                #"{"name": "made", "source": {"stream": "made", "createIfMissing": true, "shardCount": 3}, "destination": {"directory": "made"}}"#)
+            let direct = try PipelineHarness.definition(
+                #"{"name": "orders", "source": {"directPut": {"shardCount": 2}}, "destination": {"directory": "orders"}}"#)
+            let manager = try PipelineManager(definitions: [direct, creating], context: h.context)
+            #expect(try h.store.listShards(name: "made").count == 3)
+            #expect(try h.store.listShards(name: "firehose-orders").count == 2)
+            #expect(manager.runners.map(\.definition.name) == ["made", "orders"])
+            manager.shutdown()
+        }
+    }
+
+    @Test func threadsDeliverAndShutdownFlushesWithReasonShutdown() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            let definition = try PipelineHarness.definition(
+                #"{"name": "orders", "source": {"directPut": {"shardCount": 1}}, "destination": {"directory": "orders", "compression": "none"}}"#)
+            let manager = try PipelineManager(definitions: [definition], context: h.context)
+            manager.start()
+            try h.put(["a\n", "b\n"], stream: "firehose-orders")
+            #expect(manager.flush(name: "orders", timeoutMilliseconds: 10_000))
+            #expect(manager.runners[0].status.counters.flushes[.onDemand] == 1)
+            try h.put(["c\n"], stream: "firehose-orders")
+            // Wait (bounded) until the thread has read it, then shut down.
+            let deadline = Date().addingTimeInterval(10)
+            while manager.runners[0].status.bufferedRecords < 1 && Date() < deadline { usleep(5_000) }
+            manager.shutdown()
+            #expect(manager.runners[0].status.counters.flushes[.shutdown] == 1)
+            let all = try h.archiveFiles(gzip: false).values.map { String(decoding: $0, as: UTF8.self) }.sorted()
+            #expect(all == ["a\nb\n", "c\n"])
+            #expect(!manager.flush(name: "nope", timeoutMilliseconds: 10))
+        }
+    }
+}
