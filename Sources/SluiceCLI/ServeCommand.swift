@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import SluicePipelines
 import SluiceServer
@@ -8,6 +7,8 @@ import SluiceSupport
 /// `sluice serve`: the Kinesis-compatible HTTP service.
 enum ServeCommand {
     static func run(_ arguments: [String], console: Console) throws {
+        // Before any thread exists: termination signals wait, pending, for the signal thread.
+        Signals.blockTermination()
         let command = "sluice serve"
         let scanned = try ArgumentScanner(
             arguments,
@@ -123,15 +124,14 @@ enum ServeCommand {
     }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; a second signal exits at once.
+    ///
+    /// The signals were blocked before any thread started, so one that arrives early stays
+    /// pending until the signal thread takes it with `sigwait`: none is lost or fatal.
     private static func waitForSignals(service: SluiceService, logger: Logger) {
         let stopped = ConditionLock<Int>(0)
-        Signals.ignore(Signals.terminate)
-        Signals.ignore(Signals.interrupt)
-        let queue = DispatchQueue(label: "sluice-signals")
-        var sources: [any DispatchSourceSignal] = []
-        for signal in [Signals.terminate, Signals.interrupt] {
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: queue)
-            source.setEventHandler {
+        Threads.spawn(name: "sluice-signals") {
+            while true {
+                _ = Signals.waitForTermination()
                 let count = stopped.withLock { locked -> Int in
                     locked.state += 1
                     locked.broadcast()
@@ -142,8 +142,6 @@ enum ServeCommand {
                     StandardStreams.exit(1)
                 }
             }
-            source.resume()
-            sources.append(source)
         }
         stopped.withLock { locked in
             while locked.state == 0 { locked.wait() }
@@ -151,6 +149,5 @@ enum ServeCommand {
         logger.log(.info, "shutting down: draining in-flight requests")
         service.shutdown(graceMilliseconds: 10_000)
         logger.log(.info, "stopped")
-        withExtendedLifetime(sources) {}
     }
 }

@@ -52,6 +52,9 @@ struct ServeSignalTests {
             // The response has begun: the handler ran and a worker is writing the rest.
             try #require(reader.waitForResponseBytes(timeoutMilliseconds: 10_000), "no response bytes within 10 s")
 
+            try #require(
+                server.waitUntilTerminationSignalsAreHandled(timeoutMilliseconds: 10_000),
+                "sluice serve did not install its SIGTERM/SIGINT handling within 10 s")
             server.send(first)
             try #require(
                 server.waitForStderr(containing: "draining in-flight requests", timeoutMilliseconds: 5_000),
@@ -76,13 +79,14 @@ struct ServeSignalTests {
             let server = try SignalledServe(directory: directory)
             defer { server.killIfRunning() }
             let port = try server.waitForListeningPort(timeout: 30)
-            // One answered request: the server is fully up (and, in practice, past installing its
-            // signal handlers, which happens just after it prints the listening line).
             do {
                 let client = try TestHTTPClient(port: UInt16(port))
                 let listed = try ServeSignalTests.call(client, "ListStreams", "{}")
                 try #require(listed.status == 200, "ListStreams answered \(listed.status): \(listed.text)")
             }
+            try #require(
+                server.waitUntilTerminationSignalsAreHandled(timeoutMilliseconds: 10_000),
+                "sluice serve did not install its SIGTERM/SIGINT handling within 10 s")
 
             server.send(signal)
             let exit = server.waitForExit(timeoutMilliseconds: 10_000)
@@ -93,12 +97,10 @@ struct ServeSignalTests {
         }
     }
 
-    /// A supervisor may signal as soon as the server reports that it listens. Today
-    /// `ServeCommand` prints `sluice listening on` before it ignores SIGTERM/SIGINT and arms its
-    /// `DispatchSource`s (armed asynchronously by libdispatch), so a signal in that window either
-    /// kills the process with the default action or, once the signal is ignored but the source
-    /// is not yet armed, is discarded and the server keeps running. Seen in about one run in five.
-    /// Remove `withKnownIssue` once signals are blocked (not ignored) before the listening line.
+    /// A supervisor may signal as soon as the server reports that it listens. `serve` blocks
+    /// SIGTERM and SIGINT before it starts any thread and takes them with `sigwait` on its signal
+    /// thread, so a signal sent at once stays pending instead of being lost or fatal. (Before
+    /// that fix, about one run in five lost the signal or died of it.)
     @Test func aSignalRightAfterTheListeningLineIsNotLost() throws {
         try withTemporaryDirectory { directory in
             let server = try SignalledServe(directory: directory)
@@ -106,9 +108,7 @@ struct ServeSignalTests {
             _ = try server.waitForListeningPort(timeout: 30)
             server.send(SIGTERM)
             let exit = server.waitForExit(timeoutMilliseconds: 5_000)
-            withKnownIssue("SIGTERM just after 'sluice listening on' can be lost or fatal", isIntermittent: true) {
-                #expect(exit == .exited(0), "\(exit)\n\(server.stderrTail())")
-            }
+            #expect(exit == .exited(0), "\(exit)\n\(server.stderrTail())")
         }
     }
 
@@ -325,6 +325,30 @@ private final class SignalledServe: Sendable {
             if stderrTail().contains(text) { return true }
             if DispatchTime.now() >= deadline { return false }
             usleep(20_000)
+        }
+    }
+
+    /// Waits (polling `/proc/<pid>/status`, at most `timeoutMilliseconds`) until the process
+    /// catches or blocks both SIGTERM and SIGINT, so that a signal sent now is not lost.
+    ///
+    /// `sluice serve` prints its listening line before it sets up signal handling (see
+    /// `aSignalRightAfterTheListeningLineIsNotLost`); libdispatch's signal sources install a
+    /// handler (`SigCgt`), and a `sigwait`-style design would block them (`SigBlk`).
+    func waitUntilTerminationSignalsAreHandled(timeoutMilliseconds: Int) -> Bool {
+        let wanted: UInt64 = (1 << UInt64(SIGTERM - 1)) | (1 << UInt64(SIGINT - 1))
+        let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
+        while true {
+            // nil when the process has gone; then the signal cannot be handled either.
+            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+            else { return false }
+            var handled: UInt64 = 0
+            for line in status.split(separator: "\n") where line.hasPrefix("SigCgt:") || line.hasPrefix("SigBlk:") {
+                let hex = line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)
+                handled |= UInt64(hex, radix: 16) ?? 0
+            }
+            if handled & wanted == wanted { return true }
+            if DispatchTime.now() >= deadline { return false }
+            usleep(2_000)
         }
     }
 

@@ -287,6 +287,30 @@ package enum Signals {
         _ = Glibc.signal(signal, SIG_IGN)
     }
 
+    private static func terminationSet() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        return set
+    }
+
+    /// Blocks SIGTERM and SIGINT in the calling thread and every thread it creates later, so a
+    /// termination signal stays pending until `waitForTermination` takes it: none is lost or fatal
+    /// in the window before the process is ready to handle it. Call before starting threads.
+    package static func blockTermination() {
+        var set = terminationSet()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits for SIGTERM or SIGINT (blocked with `blockTermination`) and returns which arrived.
+    package static func waitForTermination() -> Int32 {
+        var set = terminationSet()
+        var signal: Int32 = 0
+        while sigwait(&set, &signal) != 0 {}
+        return signal
+    }
+
     package static let terminate: Int32 = SIGTERM
     package static let interrupt: Int32 = SIGINT
 }
