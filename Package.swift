@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "SluiceServer", dependencies: ["SluicePipelines"], swiftSettings: swiftSettings),
         .target(name: "SluiceCLI", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], swiftSettings: swiftSettings),
-        .executableTarget(name: "sluice-bench", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
+        .executableTarget(name: "sluice-bench", dependencies: ["SluiceServer", "SluicePipelines"], swiftSettings: swiftSettings),
 
         .target(
             name: "SluiceTestSupport", dependencies: ["SluiceSupport"],

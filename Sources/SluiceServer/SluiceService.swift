@@ -33,6 +33,7 @@ package final class SluiceService: Sendable {
     package let pipelines: PipelineManager?
     /// The loopback admin endpoint, when pipelines run.
     package let admin: HTTPServer?
+    private let compressionPool: CompressionPool?
     private let logger: Logger
     private let maintenance = ConditionLock<(stop: Bool, running: Bool)>((false, false))
     private let retentionIntervalMilliseconds: Int
@@ -47,12 +48,16 @@ package final class SluiceService: Sendable {
         store = try StreamStore(storeConfiguration)
         var pipelines: PipelineManager?
         var admin: HTTPServer?
+        var compressionPool: CompressionPool?
         do {
             if let pipelineConfiguration {
-                let context = PipelineContext(
+                var context = PipelineContext(
                     store: store, clock: storeConfiguration.clock, fileSystem: pipelineConfiguration.fileSystem,
                     archiveRoot: pipelineConfiguration.archiveRoot, stateRoot: storeConfiguration.dataDirectory + "/pipelines",
                     logger: logger.with("component", "pipelines"))
+                let pool = CompressionPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+                compressionPool = pool
+                context.compressionPool = pool
                 let manager = try PipelineManager(definitions: pipelineConfiguration.definitions, context: context)
                 pipelines = manager
                 var adminConfiguration = HTTPServerConfiguration()
@@ -69,11 +74,13 @@ package final class SluiceService: Sendable {
         } catch {
             admin?.shutdown(graceMilliseconds: 0)
             pipelines?.shutdown()
+            compressionPool?.shutdown()
             store.close()
             throw error
         }
         self.pipelines = pipelines
         self.admin = admin
+        self.compressionPool = compressionPool
         self.logger = logger
         self.retentionIntervalMilliseconds = retentionIntervalMilliseconds
     }
@@ -113,6 +120,7 @@ package final class SluiceService: Sendable {
         admin?.shutdown(graceMilliseconds: graceMilliseconds)
         // Open buffers are sealed and published (reason shutdown) while the store is still open.
         pipelines?.shutdown()
+        compressionPool?.shutdown()
         maintenance.withLock { locked in
             locked.state.stop = true
             locked.broadcast()

@@ -184,12 +184,14 @@ final class ClientConnection {
 /// PutRecords answer reports failed records.
 struct ResponseReader {
     let descriptor: Int32
-    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var buffer: [UInt8]
     private var start = 0
     private var end = 0
 
-    init(descriptor: Int32) {
+    /// `capacity` is the initial buffer (it doubles when a response needs more).
+    init(descriptor: Int32, capacity: Int = 1 << 20) {
         self.descriptor = descriptor
+        buffer = [UInt8](repeating: 0, count: capacity)
     }
 
     /// The next complete response, reading what the socket has; nil when more bytes are needed.

@@ -10,11 +10,18 @@ import SluiceSupport
 //   swift run -c release sluice-bench http-put-records [--connections 16] [--batch 500] [--shards 4]
 //   swift run -c release sluice-bench http-put-record [--connections 64] [--shards 4]
 //
+//   swift run -c release sluice-bench pipeline-e2e [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
+//       [--size-mb 64] [--partitions 500 (then --size-mb defaults to 128)] [--timeout 600] [--dir DIR]
+//
 // Figures depend on the machine; compare ratios from one run.
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
-    print("usage: sluice-bench <log-append|log-read|http-put-records|http-put-record> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--connections N] [--mb N] [--data-dir DIR]")
+    print(
+        "usage: sluice-bench <log-append|log-read|http-put-records|http-put-record> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--connections N] [--mb N] [--data-dir DIR]\n"
+            + "       sluice-bench pipeline-e2e [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--partitions 500] [--timeout 600] [--dir DIR]\n"
+            + "         FILE: clickstream.jsonl of /work/shared/bench/gen_data.py (python3 gen_data.py DIR MB); without it the lines are generated in Swift\n"
+            + "         --partitions N: N one-second partitions open at once, sizeInMBs 128 (the peak-RSS scenario)")
     exit(64)
 }
 
@@ -66,10 +73,22 @@ do {
         for result in try http.run(scenario: scenario, batch: scenario == "http-put-records" ? option("batch", 500, in: options) : nil) {
             print(result.json)
         }
+    case "pipeline-e2e":
+        let partitions = options["partitions"].map { _ in option("partitions", 500, in: options) }
+        if let partitions, partitions > 900 {
+            FileHandle.standardError.write(Data("error: --partitions must be at most 900 (one-second partitions within the 900 s interval)\n".utf8))
+            exit(64)
+        }
+        let e2e = PipelineBenchmark(
+            baseDirectory: options["dir"] ?? options["data-dir"] ?? NSTemporaryDirectory(), input: options["input"],
+            megabytes: option("mb", 200, in: options), connections: option("connections", 8, in: options),
+            shards: option("shards", 2, in: options), sizeInMBs: option("size-mb", partitions == nil ? 64 : 128, in: options),
+            partitions: partitions, timeoutSeconds: option("timeout", 600, in: options))
+        print(try e2e.run().json)
     case "log-read":
         print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
     default:
-        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records or http-put-record\n".utf8))
+        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records, http-put-record or pipeline-e2e\n".utf8))
         exit(64)
     }
 } catch {

@@ -14,16 +14,23 @@ final class PipelineHarness {
     let store: StreamStore
     let logs = InMemoryLogSink()
 
-    init(root: String, clock: ManualTimeSource = ManualTimeSource()) throws {
+    /// Compression workers, when the harness compresses on a pool like `sluice serve` does.
+    let pool: CompressionPool?
+
+    init(root: String, clock: ManualTimeSource = ManualTimeSource(), parallelCompression: Bool = false) throws {
         self.root = root
         self.clock = clock
+        pool = parallelCompression ? CompressionPool(threads: 2) : nil
         var configuration = StreamStoreConfiguration(dataDirectory: root + "/data")
         configuration.clock = clock
         configuration.segmentSize = 1 << 20
         store = try StreamStore(configuration)
     }
 
-    deinit { store.close() }
+    deinit {
+        store.close()
+        pool?.shutdown()
+    }
 
     var archive: String { root + "/archive" }
 
@@ -32,6 +39,7 @@ final class PipelineHarness {
             store: store, clock: clock, fileSystem: FileSystem(faults: faults), archiveRoot: archive,
             stateRoot: root + "/data/pipelines", logger: Logger(label: "test", level: .debug, sink: logs))
         context.readBatchRecords = 10_000
+        context.compressionPool = pool
         return context
     }
 

@@ -305,7 +305,8 @@ struct PipelineExactlyOnceTests {
         }
     }
 
-    @Test func aLostStagingFileIsRebuiltFromTheStreamUnderTheSameName() throws {
+    @Test(arguments: [false, true])
+    func aLostStagingFileIsRebuiltFromTheStreamUnderTheSameName(parallel: Bool) throws {
         try withTemporaryDirectory { root in
             // Two identical runs; in the second the staging file disappears after the seal.
             var names: [[String]] = []
@@ -313,7 +314,7 @@ struct PipelineExactlyOnceTests {
             for lose in [false, true] {
                 let directory = root + "/run-\(lose)"
                 try FileSystem.live.createDirectory(directory)
-                let h = try PipelineHarness(root: directory)
+                let h = try PipelineHarness(root: directory, parallelCompression: parallel)
                 try h.store.createStream(name: "clicks", shardCount: 1)
                 let definition = try PipelineHarness.simple(interval: 60)
                 var runner: PipelineRunner? = try h.runner(definition)
@@ -371,10 +372,11 @@ struct PipelineExactlyOnceTests {
         }
     }
 
-    @Test func randomKillPointsNeverLoseOrDoubleARecord() throws {
+    @Test(arguments: [false, true])
+    func randomKillPointsNeverLoseOrDoubleARecord(parallel: Bool) throws {
         try withTemporaryDirectory { root in
             var random = SeededRandom(seed: 42)
-            let h = try PipelineHarness(root: root)
+            let h = try PipelineHarness(root: root, parallelCompression: parallel)
             try h.store.createStream(name: "clicks", shardCount: 3)
             let definition = try PipelineHarness.simple(interval: 60)
             var next = 0

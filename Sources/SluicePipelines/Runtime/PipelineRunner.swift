@@ -15,6 +15,9 @@ package struct PipelineContext: Sendable {
     package var logger: Logger
     /// Records read from the stream per step, at most (bounds the time one step takes).
     package var readBatchRecords: Int = 2_000
+    /// Worker threads that gzip staging data on every core; nil compresses on the pipeline's own
+    /// thread (the output is a standard gzip file either way).
+    package var compressionPool: CompressionPool?
 
     package init(store: StreamStore, clock: any TimeSource, fileSystem: FileSystem, archiveRoot: String, stateRoot: String, logger: Logger) {
         self.store = store
@@ -543,7 +546,7 @@ package final class PipelineRunner: @unchecked Sendable {
         }
     }
 
-    private func openWriter(name: String) throws(PipelineRuntimeError) -> GzipFileWriter {
+    private func openWriter(name: String) throws(PipelineRuntimeError) -> any StagingFileWriter {
         let path = stagingDirectory + "/" + name
         do {
             let handle = try context.fileSystem.open(path, .truncateCreate)
@@ -551,6 +554,9 @@ package final class PipelineRunner: @unchecked Sendable {
             switch definition.destination.compression {
             case .none: level = nil
             case .gzip(let value): level = value
+            }
+            if let level, let pool = context.compressionPool {
+                return ParallelGzipFileWriter(handle: handle, level: level, pool: pool)
             }
             return GzipFileWriter(handle: handle, level: level, bufferCapacity: 32 << 10)
         } catch {
@@ -877,13 +883,13 @@ final class PartitionBuffer {
     let kind: BatchKind
     let stagingName: String
     let stagingPath: String
-    let writer: GzipFileWriter
+    let writer: any StagingFileWriter
     var state: BufferState
     var oldestArrival = Timestamp(milliseconds: Int64.max)
     /// Data buffers: one span per shard (first and last member). Error buffers: runs.
     private(set) var spans: [ShardSpan] = []
 
-    init(kind: BatchKind, stagingName: String, stagingPath: String, writer: GzipFileWriter, openedAt: Timestamp) {
+    init(kind: BatchKind, stagingName: String, stagingPath: String, writer: any StagingFileWriter, openedAt: Timestamp) {
         self.kind = kind
         self.stagingName = stagingName
         self.stagingPath = stagingPath
