@@ -26,7 +26,8 @@ extension GzipFileWriter: StagingFileWriter {}
 ///
 /// Thread-safe. Jobs run in submission order, each on whichever worker is free.
 package final class CompressionPool: Sendable {
-    private let queue = ConditionLock<(jobs: [CompressionJob], head: Int, stopped: Bool, running: Int)>(([], 0, false, 0))
+    /// Taken slots are set to nil at once, so a finished job's buffers are not kept alive.
+    private let queue = ConditionLock<(jobs: [CompressionJob?], head: Int, stopped: Bool, running: Int)>(([], 0, false, 0))
 
     /// Starts `threads` workers (at least 1).
     package init(threads: Int) {
@@ -61,6 +62,7 @@ package final class CompressionPool: Sendable {
                 while locked.state.head == locked.state.jobs.count && !locked.state.stopped { locked.wait() }
                 guard locked.state.head < locked.state.jobs.count else { return nil }
                 let job = locked.state.jobs[locked.state.head]
+                locked.state.jobs[locked.state.head] = nil
                 locked.state.head += 1
                 if locked.state.head > 1024 && locked.state.head * 2 > locked.state.jobs.count {
                     locked.state.jobs.removeFirst(locked.state.head)
