@@ -243,7 +243,11 @@ package final class StreamStore: Sendable {
     /// into place.
     /// - Throws: `StreamError`: `ValidationException` (name, shard count),
     ///   `ResourceInUseException` (name taken), `LimitExceededException` (shard limit).
-    package func createStream(name: String, shardCount: Int, tags: [String: String] = [:]) throws(StreamError) {
+    ///
+    /// `activeAtOnce` skips the configured creation delay (streams a pipeline creates for itself
+    /// are usable as soon as the service reports it is ready).
+    package func createStream(name: String, shardCount: Int, tags: [String: String] = [:], activeAtOnce: Bool = false) throws(StreamError) {
+        let delay = activeAtOnce ? 0 : configuration.creationDelayMilliseconds
         var errors = ValidationErrors()
         if shardCount < 1 {
             errors.add(value: String(shardCount), at: "shardCount", "Member must have value greater than or equal to 1")
@@ -271,7 +275,7 @@ package final class StreamStore: Sendable {
             while incarnation == 0 { incarnation = UInt32.random(in: 1...UInt32.max) }
             let ranges = HashKey.evenRanges(count: shardCount)
             let metadata = StreamMetadata(
-                name: name, incarnation: incarnation, createdAt: now, activeAt: now + configuration.creationDelayMilliseconds,
+                name: name, incarnation: incarnation, createdAt: now, activeAt: now + delay,
                 retentionHours: StreamLimits.defaultRetentionHours, tags: tags,
                 shards: ranges.enumerated().map { ShardMetadata(index: $0.offset, hashKeyRange: $0.element, createdAt: now) },
                 nextShardIndex: shardCount)
@@ -282,7 +286,7 @@ package final class StreamStore: Sendable {
             try storage("Cannot create stream directory for \(name)") { try fileSystem.rename(staging, to: final) }
             try storage("Cannot create stream directory for \(name)") { try fileSystem.synchronizeDirectory(streamsDirectory) }
             let stream = try StreamStore.openStream(name: name, directory: final, settings: settings)
-            stream.state.withLock { $0.activated = configuration.creationDelayMilliseconds <= 0 }
+            stream.state.withLock { $0.activated = delay <= 0 }
             streams.withLock { $0[name] = stream }
             configuration.logger.log(.info, "stream created", ["stream": name, "shards": String(shardCount)])
         }

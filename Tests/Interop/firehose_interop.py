@@ -20,6 +20,7 @@ Records are "\n"-terminated JSON lines carrying a per-test marker, so each test 
 own records in the shared archive and checks that every one of them is there exactly once.
 """
 
+import atexit
 import base64
 import gzip
 import json
@@ -52,24 +53,48 @@ DATE_PREFIX = re.compile(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}$")
 # MARK: - Server processes (shared with pipeline_crash.py)
 
 
-def write_pipeline(directory, name, source, destination_directory, size_mbs=1, interval_seconds=60):
+def write_pipeline(directory, name, source, destination_directory, size_mbs=1, interval_seconds=60,
+                   destination_extra=None, extra=None):
     """Writes `<directory>/<name>.json` and returns its path."""
     document = {
         "name": name,
         "source": source,
         "buffering": {"sizeInMBs": size_mbs, "intervalInSeconds": interval_seconds},
-        "destination": {"directory": destination_directory},
+        "destination": dict({"directory": destination_directory}, **(destination_extra or {})),
     }
+    document.update(extra or {})
     path = os.path.join(directory, name + ".json")
     with open(path, "w") as handle:
         json.dump(document, handle, indent=2)
     return path
 
 
+_SERVERS = []
+
+
+def kill_all_servers(*_):
+    """SIGKILLs every server this process started that still runs (by PID; at exit or on SIGTERM)."""
+    for server in list(_SERVERS):
+        server.kill()
+
+
+def install_cleanup():
+    """Makes sure no server outlives this process: at exit, and when the runner sends SIGTERM."""
+    atexit.register(kill_all_servers)
+
+    def on_terminate(signum, _frame):
+        kill_all_servers()
+        sys.stderr.write("terminated by signal %d; servers killed\n" % signum)
+        os._exit(3)
+
+    signal.signal(signal.SIGTERM, on_terminate)
+
+
 class SluiceServer:
     """One `sluice serve` child on free loopback ports, restartable on the same directories."""
 
     def __init__(self, binary, root, pipelines_dir, data_dir, archive_dir, label="serve"):
+        _SERVERS.append(self)
         self.binary, self.root = binary, root
         self.pipelines_dir, self.data_dir, self.archive_dir = pipelines_dir, data_dir, archive_dir
         self.label = label
@@ -232,15 +257,20 @@ def read_archive(root, directory):
     return data, errors, hidden
 
 
-def records_with_marker(data, marker):
-    """The JSON records of `data` whose "marker" is `marker`, as {id: [file, ...]}."""
-    found = {}
+def records_with_marker(data, marker, contents=None):
+    """The JSON records of `data` whose "marker" is `marker`, as {id: [file, ...]}.
+
+    With `contents` ({id: the bytes sent}), also returns the ids whose published bytes differ.
+    """
+    found, altered = {}, []
     for relative, lines in data.items():
         for line in lines:
             record = json.loads(line.decode("utf-8"))
             if record.get("marker") == marker:
                 found.setdefault(record["id"], []).append(relative)
-    return found
+                if contents is not None and contents.get(record["id"]) != line + b"\n":
+                    altered.append(record["id"])
+    return (found, altered) if contents is not None else found
 
 
 def make_records(marker, count, prefix="r", pad=120):
@@ -275,6 +305,11 @@ def setUpModule():
     write_pipeline(pipelines, EXTRA, {"directPut": {"shardCount": 1}}, "extra", size_mbs=2, interval_seconds=120)
     SERVER = SluiceServer(BINARY, root, pipelines, os.path.join(root, "data"), os.path.join(root, "archive"), label="shared")
     SERVER.start()
+    # Backing and source streams are created at the first start; wait until they take records, so
+    # the tests on this server are independent of that (LifecycleTests covers the first moments).
+    kinesis = client("kinesis", SERVER)
+    for stream in ("firehose-" + DIRECT, "firehose-" + EXTRA, SOURCE_STREAM):
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
 
 
 def tearDownModule():
@@ -331,12 +366,14 @@ class FirehoseTestCase(unittest.TestCase):
         status, body = server.flush(pipeline)
         self.assertEqual(status, 200, "flush of %s: %r\n%s" % (pipeline, body, server.stderr_tail()))
 
-    def assertExactlyOnce(self, server, directory, marker, expected_ids):
-        """Every id of `expected_ids` is in exactly one data file of `directory`, and no other id carries `marker`."""
+    def assertExactlyOnce(self, server, directory, marker, expected_ids, records):
+        """Every record sent (`expected_ids`, `records`) is in exactly one data file of `directory`,
+        byte for byte, and no other record carries `marker`."""
         data, errors, hidden = read_archive(server.archive_dir, directory)
         self.assertEqual(hidden, [], "hidden temporary files left in the archive")
         self.assertEqual([e for e in errors if marker in json.dumps(e)], [], "records went to error output")
-        found = records_with_marker(data, marker)
+        found, altered = records_with_marker(data, marker, dict(zip(expected_ids, records)))
+        self.assertEqual(altered[:10], [], "published records differ from what was sent")
         missing = sorted(set(expected_ids) - set(found))
         doubled = {record_id: files for record_id, files in found.items() if len(files) > 1}
         unexpected = sorted(set(found) - set(expected_ids))
@@ -484,7 +521,7 @@ class DataPlaneTests(FirehoseTestCase):
             self.assertTrue(single["RecordId"])
 
         self.flush(DIRECT)
-        self.assertExactlyOnce(self.server, "direct", marker, ids)
+        self.assertExactlyOnce(self.server, "direct", marker, ids, records)
         status = self.server.statuses()[DIRECT]
         self.assertTrue(status["healthy"], status)
         self.assertGreaterEqual(status["recordsPublished"], 505)
@@ -498,7 +535,7 @@ class DataPlaneTests(FirehoseTestCase):
                 {"Data": records[index], "PartitionKey": "key-%d" % (index % 7)} for index in range(start, start + 200)])
             self.assertEqual(response["FailedRecordCount"], 0, response)
         self.flush(STREAM_PIPELINE)
-        found = self.assertExactlyOnce(self.server, "stream", marker, ids)
+        found = self.assertExactlyOnce(self.server, "stream", marker, ids, records)
         # Order: records of one partition key keep their order inside a file.
         data, _, _ = read_archive(self.server.archive_dir, "stream")
         for relative, lines in data.items():
@@ -539,7 +576,7 @@ class DataPlaneTests(FirehoseTestCase):
         self.assertIn("ResourceNotFoundException", missing.stderr)
 
         self.flush(DIRECT)
-        self.assertExactlyOnce(self.server, "direct", marker, ids)
+        self.assertExactlyOnce(self.server, "direct", marker, ids, records)
 
     def test_admin_endpoint(self):
         statuses = self.server.statuses()
@@ -608,14 +645,26 @@ class LifecycleTests(unittest.TestCase):
         self.fail("the pipeline did not read %d records within %d s: %r" % (count, timeout, self.server.statuses()))
 
     def test_put_right_after_start_is_accepted(self):
-        """DescribeDeliveryStream says ACTIVE at once, so a put right after start must be taken."""
+        """DescribeDeliveryStream says ACTIVE as soon as the server listens, so a put must be taken then too.
+
+        Raw requests (no boto3 client set-up time) right after the listening line: on a fresh data
+        directory the backing stream `firehose-<name>` is created at start, and must not refuse
+        records (for example during the stream's --creation-delay-ms) while the delivery stream
+        is reported ACTIVE.
+        """
         self.server.start()
-        firehose = client("firehose", self.server)
-        description = firehose.describe_delivery_stream(DeliveryStreamName="life-direct")["DeliveryStreamDescription"]
-        self.assertEqual(description["DeliveryStreamStatus"], "ACTIVE")
+        status, described = raw_firehose(self.server, "DescribeDeliveryStream", {"DeliveryStreamName": "life-direct"})
+        self.assertEqual(status, 200, described)
+        self.assertEqual(described["DeliveryStreamDescription"]["DeliveryStreamStatus"], "ACTIVE")
         marker = uuid.uuid4().hex[:12]
         ids, records = make_records(marker, 10)
-        self.put_batch(firehose, records)
+        body = {"DeliveryStreamName": "life-direct", "Records": [{"Data": base64.b64encode(r).decode("ascii")} for r in records]}
+        status, answer = raw_firehose(self.server, "PutRecordBatch", body)
+        self.assertEqual((status, answer.get("FailedPutCount")), (200, 0),
+                         "PutRecordBatch right after start, while DescribeDeliveryStream says ACTIVE: %r" % answer)
+        status, answer = raw_firehose(self.server, "PutRecord", {"DeliveryStreamName": "life-direct",
+                                                                 "Record": {"Data": base64.b64encode(b"one\n").decode("ascii")}})
+        self.assertEqual(status, 200, "PutRecord right after start: %r" % answer)
         self.assertEqual(self.server.terminate(), 0)
 
     def test_sigterm_publishes_open_buffers(self):
@@ -662,4 +711,5 @@ class LifecycleTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    install_cleanup()
     unittest.main()

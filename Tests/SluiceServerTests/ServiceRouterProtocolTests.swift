@@ -25,7 +25,8 @@ import Testing
             #expect(response.status == 200)
             #expect(response.headers["Content-Type"] == "application/json")
             let body = try APIHarness.decode(response.body)
-            #expect(body == .object(["status": .string("ok"), "streams": .number("2"), "openShards": .number("5")]))
+            #expect(
+                body == .object(["status": .string("ok"), "streams": .number("2"), "openShards": .number("5"), "pipelines": .array([])]))
         }
     }
 
@@ -129,7 +130,7 @@ import Testing
     @Test func unknownTargetsAreUnknownOperations() throws {
         try APIHarness.with { api in
             for target in [
-                "Kinesis_20131202.ListStream", "Kinesis_20131202.", "Firehose_20150804.ListDeliveryStreams", "Kinesis",
+                "Kinesis_20131202.ListStream", "Kinesis_20131202.", "Firehose_20150804.ListDeliveryStream", "Firehose_20150804.", "Kinesis",
             ] {
                 var request = APIHarness.request("", "{}")
                 request.headers.add("X-Amz-Target", target)

@@ -42,7 +42,7 @@ package final class PipelineManager: Sendable {
             shardCount = count
         }
         do {
-            try store.createStream(name: name, shardCount: shardCount)
+            try store.createStream(name: name, shardCount: shardCount, activeAtOnce: true)
         } catch {
             throw PipelineRuntimeError("\(definition.file): cannot create stream \"\(name)\" for pipeline \(definition.name): \(error.message)")
         }

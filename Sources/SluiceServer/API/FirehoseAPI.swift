@@ -243,11 +243,12 @@ struct FirehoseAPI: Sendable {
     }
 
     /// Firehose reports a write it could not take as `ServiceUnavailableException` (retryable).
+    /// The backing stream is an implementation detail, so its name is not in the message.
     private static func unavailable(_ error: StreamError) -> APIError {
         if error.code == .internalFailure {
-            return APIError(.serviceUnavailable, "The backing stream could not store the record; back off and retry.", cause: error)
+            return APIError(.serviceUnavailable, "The delivery stream could not store the records; back off and retry.", cause: error)
         }
-        return APIError(.serviceUnavailable, error.message, cause: error)
+        return APIError(.serviceUnavailable, "The delivery stream cannot take records right now; back off and retry.")
     }
 
     // MARK: - Describe and list

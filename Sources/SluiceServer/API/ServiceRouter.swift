@@ -281,7 +281,7 @@ package final class ServiceRouter: HTTPHandler {
 
     /// A JSON error response; internal failures are logged in full with the request id.
     private func error(_ error: APIError, _ context: RequestContext) -> HTTPResponse {
-        if error.status >= 500 {
+        if error.status >= 500 && (error.code == .internalFailure || error.cause != nil) {
             logger.log(
                 .error, "request failed with an internal error",
                 ["requestID": context.requestID, "error": error.cause?.description ?? error.description])
