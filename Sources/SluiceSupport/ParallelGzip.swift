@@ -83,17 +83,28 @@ package final class CompressionPool: Sendable {
 /// One chunk to compress: its bytes, the 32 KiB of input before it (the deflate dictionary, so
 /// the chunk compresses as well as if the stream had not been split), and whether it is the last.
 final class CompressionJob: Sendable {
-    let input: [UInt8]
-    let dictionary: [UInt8]
+    let inputCount: Int
     let level: Int
     let last: Bool
+    /// The input and dictionary until a worker takes them (so they are freed once compressed),
+    /// then the result.
+    private let material: ConditionLock<(input: [UInt8], dictionary: [UInt8])?>
     private let result = ConditionLock<(output: [UInt8], crc: UInt32)?>(nil)
 
     init(input: [UInt8], dictionary: [UInt8], level: Int, last: Bool) {
-        self.input = input
-        self.dictionary = dictionary
+        self.inputCount = input.count
         self.level = level
         self.last = last
+        material = ConditionLock((input, dictionary))
+    }
+
+    /// The input and dictionary, handed over once to the worker.
+    func take() -> (input: [UInt8], dictionary: [UInt8]) {
+        material.withLock { locked in
+            let value = locked.state!
+            locked.state = nil
+            return value
+        }
     }
 
     func complete(_ value: (output: [UInt8], crc: UInt32)) {
@@ -126,6 +137,7 @@ private struct ChunkCompressor: ~Copyable {
     }
 
     mutating func compress(_ job: CompressionJob) -> (output: [UInt8], crc: UInt32) {
+        let (input, dictionary) = job.take()
         let stream: UnsafeMutablePointer<z_stream>
         if let existing = streams[job.level] {
             stream = existing
@@ -137,16 +149,16 @@ private struct ChunkCompressor: ~Copyable {
             precondition(status == Z_OK, "zlib deflateInit2 failed with status \(status) (out of memory)")
             streams[job.level] = stream
         }
-        if !job.dictionary.isEmpty {
-            job.dictionary.withUnsafeBufferPointer { buffer in
+        if !dictionary.isEmpty {
+            dictionary.withUnsafeBufferPointer { buffer in
                 _ = deflateSetDictionary(stream, buffer.baseAddress, uInt(buffer.count))
             }
         }
-        let bound = Int(deflateBound(stream, uLong(job.input.count))) + 64
+        let bound = Int(deflateBound(stream, uLong(input.count))) + 64
         var output = [UInt8](repeating: 0, count: bound)
         var produced = 0
         let flush = job.last ? Z_FINISH : Z_SYNC_FLUSH
-        job.input.withUnsafeBufferPointer { input in
+        input.withUnsafeBufferPointer { input in
             stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
             stream.pointee.avail_in = uInt(input.count)
             while true {
@@ -164,8 +176,8 @@ private struct ChunkCompressor: ~Copyable {
             stream.pointee.next_in = nil
             stream.pointee.next_out = nil
         }
-        output.removeSubrange(produced...)
-        let crc = job.input.withUnsafeBufferPointer { buffer in
+        output = Array(output[..<produced])  // exact size: finished jobs may wait a while to be written
+        let crc = input.withUnsafeBufferPointer { buffer in
             UInt32(truncatingIfNeeded: crc32(0, buffer.baseAddress, uInt(buffer.count)))
         }
         return (output, crc)
@@ -282,7 +294,7 @@ package final class ParallelGzipFileWriter: StagingFileWriter {
     private func drainHead() throws(SystemError) {
         let job = inFlight.removeFirst()
         let (output, chunkCRC) = job.wait()
-        crc = UInt32(truncatingIfNeeded: crc32_combine(uLong(crc), uLong(chunkCRC), Int(job.input.count)))
+        crc = UInt32(truncatingIfNeeded: crc32_combine(uLong(crc), uLong(chunkCRC), Int(job.inputCount)))
         try write(output)
     }
 

@@ -315,14 +315,17 @@ struct PipelineExactlyOnceTests {
                 let directory = root + "/run-\(lose)"
                 try FileSystem.live.createDirectory(directory)
                 let h = try PipelineHarness(root: directory, parallelCompression: parallel)
-                try h.store.createStream(name: "clicks", shardCount: 1)
+                try h.store.createStream(name: "clicks", shardCount: 2)
                 let definition = try PipelineHarness.simple(interval: 60)
                 var runner: PipelineRunner? = try h.runner(definition)
-                // Interleave two hours so partition membership matters.
+                // Interleave two hours so partition membership matters, over several steps.
                 h.clock.set(milliseconds: 1_767_229_170_000)  // 00:59:30
                 try h.put((0..<10).map { "early\($0)\n" })
+                runner!.step()
                 h.clock.advance(seconds: 40)  // 01:00:10
                 try h.put((0..<10).map { "late\($0)\n" })
+                runner!.step()
+                try h.put((10..<20).map { "early\($0)\n" })
                 runner!.step()
                 if lose { h.faults.inject(.rename, pathContains: "/archive/", fault: Fault(errno: EACCES), times: nil) }
                 h.clock.advance(seconds: 60)
@@ -345,30 +348,111 @@ struct PipelineExactlyOnceTests {
         }
     }
 
+    /// An older partition stays open and holds the checkpoint back while a newer one is
+    /// published; after a crash the replay must skip exactly the published records.
     @Test func crashAfterPublishBeforeCheckpointSkipsWhatIsPublished() throws {
         try withTemporaryDirectory { root in
             let h = try PipelineHarness(root: root)
             h.clock.set(milliseconds: 1_767_229_170_000)  // 00:59:30
             try h.store.createStream(name: "clicks", shardCount: 1)
-            let definition = try PipelineHarness.simple(interval: 60)
+            let definition = try PipelineHarness.simple(sizeInMBs: 1, interval: 300)
             var runner: PipelineRunner? = try h.runner(definition)
-            try h.put((0..<5).map { "a\($0)\n" })  // hour 00
+            try h.put(["a0\n"])  // hour 00: stays open, holds the checkpoint
             runner!.step()
             h.clock.advance(seconds: 40)  // 01:00:10
-            try h.put((0..<5).map { "b\($0)\n" })  // hour 01, stays open
-            runner!.step()
-            h.clock.advance(seconds: 25)  // hour-00 buffer is due (opened at 00:59:30)
+            let pad = String(repeating: "x", count: 1000)
+            try h.put((0..<1100).map { "b\($0)-\(pad)\n" })  // hour 01: sealed by size, published
             runner!.step()
             #expect(try h.dataFiles().count == 1)
-            runner = nil  // crash: hour 01 open; the checkpoint still starts before hour 00's records
+            #expect(runner!.status.openPartitions == 2)
+            runner = nil  // crash: the checkpoint is still before a0
+            let restarted = try h.runner(definition)
+            restarted.step()
+            #expect(restarted.flushAll(reason: .shutdown))
+            let counts = try delivered(h)
+            #expect(counts.count == 1101)
+            #expect(counts.values.allSatisfy { $0 == 1 })
+        }
+    }
+
+    /// Changing the prefix after an unclean stop must not publish journaled records again.
+    @Test func aChangedPrefixAfterACrashDoesNotRepublish() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            h.clock.set(milliseconds: 1_767_229_170_000)  // 00:59:30
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            var runner: PipelineRunner? = try h.runner(try PipelineHarness.simple(sizeInMBs: 1, interval: 300))
+            try h.put(["a0\n"])
+            runner!.step()
+            h.clock.advance(seconds: 40)
+            let pad = String(repeating: "x", count: 1000)
+            try h.put((0..<1100).map { "b\($0)-\(pad)\n" })
+            runner!.step()
+            runner = nil
+            let changed = try h.runner(try PipelineHarness.simple(sizeInMBs: 1, interval: 300, prefix: "v2/"))
+            #expect(changed.version == 2)
+            changed.step()
+            #expect(changed.flushAll(reason: .shutdown))
+            let counts = try delivered(h)
+            #expect(counts.count == 1101)
+            #expect(counts.values.allSatisfy { $0 == 1 })
+        }
+    }
+
+    /// The review's scenario: an overflowing record opens the partition again after a replay,
+    /// so a new batch's records interleave with a published batch of the same partition; its
+    /// diversion must hold only its own records.
+    @Test func aDiversionAfterAReplayHoldsOnlyItsOwnRecords() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            h.clock.set(milliseconds: 1_767_229_190_000)  // 00:59:50
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let definition = try PipelineHarness.simple(sizeInMBs: 1, interval: 60, retry: 0, maximumOpenPartitions: 1)
+            var runner: PipelineRunner? = try h.runner(definition)
+            try h.put(["a0\n"])
+            runner!.step()
+            h.clock.advance(seconds: 20)  // 01:00:10: over the limit, to error output (open)
+            try h.put(["bfirst\n"])
+            runner!.step()
+            h.clock.advance(seconds: 40)  // hour 00 due
+            runner!.step()
+            let pad = String(repeating: "x", count: 1000)
+            try h.put((0..<1100).map { "b\($0)-\(pad)\n" })  // hour 01: sealed by size, published
+            runner!.step()
+            runner = nil  // crash: the checkpoint is at bfirst
+            h.faults.inject(.createDirectory, pathContains: "/out/clicks/2026/", fault: Fault(errno: EACCES), times: nil)
             let restarted = try h.runner(definition)
             restarted.step()
             h.clock.advance(seconds: 60)
-            restarted.step()
+            for _ in 0..<5 {
+                restarted.step()
+                h.clock.advance(seconds: 60)
+            }
+            #expect(restarted.flushAll(reason: .shutdown))
             let counts = try delivered(h)
-            #expect(counts.count == 10)
-            #expect(counts.values.allSatisfy { $0 == 1 })
-            #expect(try h.dataFiles().count == 2)
+            #expect(counts.count == 1102)
+            #expect(counts.filter { $0.value != 1 }.isEmpty)
+        }
+    }
+
+    /// A rename that worked before its directory sync failed, on the attempt that used up the
+    /// retries, must not also send the batch to error output.
+    @Test func aFailedDirectorySyncAfterTheRenameIsRetriedNotDiverted() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let runner = try h.runner(try PipelineHarness.simple(interval: 60, retry: 0))
+            try h.put(["a\n", "b\n"])
+            runner.step()
+            h.faults.inject(.sync, pathContains: "/archive/out/clicks/2026/01/01/00", fault: Fault(errno: EIO), after: 1, times: 1)
+            h.clock.advance(seconds: 60)
+            runner.step()
+            h.clock.advance(seconds: 60)
+            runner.step()
+            #expect(runner.status.pendingBatches == 0)
+            let counts = try delivered(h)
+            #expect(counts == ["a": 1, "b": 1])
+            #expect(try h.errorDocuments().isEmpty)
         }
     }
 

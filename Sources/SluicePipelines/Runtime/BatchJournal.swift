@@ -19,12 +19,12 @@ package struct ShardSpan: Sendable, Equatable {
 }
 
 /// What a batch holds: data for the destination, or error documents of one error-output type.
+/// Either way its members are exactly the records of its spans: runs of consecutive records of
+/// one shard, in the order they were buffered.
 package enum BatchKind: Sendable, Equatable {
-    /// Records whose evaluated prefix is `partition`. Membership is by span and partition: the
-    /// records of each span that evaluate to `partition` (records of other partitions interleave).
+    /// Records whose evaluated prefix is `partition`.
     case data(partition: String)
-    /// Error documents; membership is exactly the records of the spans (runs of consecutive
-    /// records that all went to this buffer).
+    /// Error documents of `type` under the evaluated error prefix `partition`.
     case error(type: String, partition: String)
 
     var partition: String {
@@ -52,6 +52,9 @@ package struct SealedBatch: Sendable, Equatable {
     package var staging: String
     package var stagingSize: Int64
     package var sealedAt: Timestamp
+    /// The gzip level the staging file was written with (nil: uncompressed), so a rebuild after a
+    /// configuration change still produces the journaled file.
+    package var compressionLevel: Int?
 }
 
 /// A data batch that exhausted its retries and went to error output as `delivery-failed`.
@@ -266,6 +269,7 @@ enum JournalCodec {
             w.key("staging"); w.string(b.staging)
             w.key("stagingSize"); w.number(b.stagingSize)
             w.key("sealedAt"); w.number(b.sealedAt.milliseconds)
+            w.key("compressionLevel"); w.number(b.compressionLevel ?? 0)
         case .published(let id):
             w.key("type"); w.string("published")
             w.key("id"); w.string(id)
@@ -332,7 +336,8 @@ enum JournalCodec {
                 SealedBatch(
                     id: id, kind: kind, object: object, reason: reason, configHash: configHash, version: version,
                     recordCount: records, uncompressedBytes: bytes, oldestArrival: Timestamp(milliseconds: Int64(oldest)),
-                    spans: spans, staging: staging, stagingSize: Int64(stagingSize), sealedAt: Timestamp(milliseconds: Int64(sealedAt))))
+                    spans: spans, staging: staging, stagingSize: Int64(stagingSize), sealedAt: Timestamp(milliseconds: Int64(sealedAt)),
+                    compressionLevel: o.int("compressionLevel").flatMap { $0 == 0 ? nil : $0 }))
         case "published":
             guard let id = o.string("id") else { return nil }
             return .published(id: id)

@@ -59,11 +59,11 @@ package final class PipelineRunner: @unchecked Sendable {
     private var dataBuffers: [String: PartitionBuffer] = [:]
     private var errorBuffers: [String: PartitionBuffer] = [:]
     private var pending: [PendingBatch] = []
-    /// Journaled batches whose records a replay must skip, by partition (data) and by shard (error runs).
-    private var skipData: [String: [ShardSpan]] = [:]
+    /// Runs of journaled batches, per shard and sorted: records a replay must skip.
     private var skipRuns: [Int: [ShardSpan]] = [:]
-    /// Where each shard's previous record went (to grow error runs only over consecutive records).
-    private var lastRouting: [Int: (position: ShardPosition, buffer: String)] = [:]
+    /// Where each shard's previous record went (a run grows only over consecutive records).
+    private var lastRouting: [Int: String] = [:]
+    private var readRotation = 0
     private var persistedCheckpoint: Checkpoint?
     private var stagingCounter = 0
     private var lastShardRefresh = Timestamp(milliseconds: 0)
@@ -140,19 +140,18 @@ package final class PipelineRunner: @unchecked Sendable {
             cursors[shard] = Cursor(position: .end, finished: true, parents: [])
         }
         // Skip sets and unfinished publications.
-        skipData = [:]
-        skipRuns = [:]
+        rebuildSkipRuns(from: state.sealed)
         pending = []
         for batch in state.sealed {
-            switch batch.kind {
-            case .data(let partition): skipData[partition, default: []] += batch.spans
-            case .error: for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
-            }
             if state.isDone(batch) { continue }
             var item = PendingBatch(batch: batch, diversion: state.diversions[batch.id])
             item.nextAttempt = now
             if item.diversion == nil, fs.exists(publisher.path(of: batch.object)) {
                 // Renamed into place just before the crash; only the journal line was missing.
+                // Its directory entry is made durable before it counts as published.
+                do { try fs.synchronizeDirectory(containing: publisher.path(of: batch.object)) } catch {
+                    throw PipelineRuntimeError("Pipeline \(definition.name): cannot sync the directory of \(batch.object): \(error)")
+                }
                 markPublished(batch.id)
                 continue
             }
@@ -166,8 +165,14 @@ package final class PipelineRunner: @unchecked Sendable {
                 try? fs.removeFile(stagingDirectory + "/" + name)  // a leftover of an unsealed buffer; its records are re-read
             }
         }
+        if let names = try? fs.contentsOfDirectory(directory) {
+            for name in names where name.hasPrefix("journal.tmp-") || name.hasPrefix("version.tmp-") {
+                try? fs.removeFile(directory + "/" + name)  // an interrupted atomic rewrite
+            }
+        }
         try refreshShards(now: now)
         try updateRetentionFloors()
+        reportRetentionGaps()
         started = true
         publishSnapshot(now: now)
     }
@@ -249,16 +254,16 @@ package final class PipelineRunner: @unchecked Sendable {
         }
         let path = stagingDirectory + "/" + item.batch.staging
         if (try? fs.fileSize(path)) == item.batch.stagingSize { return }
-        guard case .data(let partition) = item.batch.kind else {
+        guard case .data = item.batch.kind else {
             throw PipelineRuntimeError(
                 "Pipeline \(definition.name): the staging file of error batch \(item.batch.id) ('\(path)') is missing or damaged. "
                     + "Its records are still in stream \(definition.streamName); move the pipeline's journal aside to deliver them again.")
         }
         logger.log(.info, "rebuilding sealed batch from the stream", ["batch": item.batch.id, "object": item.batch.object])
-        let writer = try openWriter(name: item.batch.staging)
+        let writer = try openWriter(name: item.batch.staging, level: item.batch.compressionLevel)
         var count = 0
         do {
-            try forEachMember(of: item.batch, partition: partition) { (record, _) throws(SystemError) in
+            try forEachMember(of: item.batch) { (record, _) throws(SystemError) in
                 try writer.append(record.data)
                 count += 1
             }
@@ -275,14 +280,16 @@ package final class PipelineRunner: @unchecked Sendable {
         guard count == item.batch.recordCount else {
             throw PipelineRuntimeError(
                 "Pipeline \(definition.name): rebuilding batch \(item.batch.id) found \(count) records; the journal says \(item.batch.recordCount). "
-                    + "The stream no longer holds the batch (retention?) or the pipeline file changed its prefix.")
+                    + "The stream no longer holds the batch (were its records trimmed by retention while the pipeline was not running?).")
         }
         item.batch.stagingSize = (try? fs.fileSize(path)) ?? item.batch.stagingSize
     }
 
-    /// Calls `body` with every record of a data batch, in shard order, reading them again from the stream.
+    /// Calls `body` with every record of a batch in the order it was buffered, reading them again
+    /// from the stream: the runs are exact (every record of a run belongs to the batch) and in
+    /// append order, so the rebuilt file is byte-identical to the original.
     private func forEachMember(
-        of batch: SealedBatch, partition: String, _ body: (StoredRecord, Int) throws(SystemError) -> Void
+        of batch: SealedBatch, _ body: (StoredRecord, Int) throws(SystemError) -> Void
     ) throws(any Error) {
         for span in batch.spans {
             var position = span.first
@@ -297,10 +304,25 @@ package final class PipelineRunner: @unchecked Sendable {
                     let at = record.sequenceNumber.position
                     if at > span.last { break reading }
                     if at < span.first { continue }
-                    if (try? partitionKey(for: record)) == partition { try body(record, span.shard) }
+                    try body(record, span.shard)
                 }
                 if read.records.isEmpty || read.reachedShardEnd { break }
                 position = read.next
+            }
+        }
+    }
+
+    /// Records that went before the checkpoint could be read (retention trimmed them while the
+    /// pipeline was not holding them, for example while its file was removed) are reported.
+    private func reportRetentionGaps() {
+        for (shard, cursor) in cursors where !cursor.finished {
+            guard let horizon = try? context.store.startingPosition(
+                stream: definition.streamName, shardID: ShardID.format(shard), type: .trimHorizon).position
+            else { continue }
+            if cursor.position < horizon {
+                logger.log(
+                    .error, "records the pipeline had not delivered were trimmed by retention before it ran again; delivery continues at the trim horizon",
+                    ["shard": ShardID.format(shard), "checkpoint": "\(cursor.position)", "trimHorizon": "\(horizon)"])
             }
         }
     }
@@ -322,13 +344,13 @@ package final class PipelineRunner: @unchecked Sendable {
     package func step() -> StepResult {
         let now = context.clock.now()
         var progressed = false
+        let flushRequest = requests.withLock { state -> UInt64? in
+            guard state.flush else { return nil }
+            state.flush = false
+            return state.flushRequested
+        }
         do {
             if !started { try start() }
-            let flushRequest = requests.withLock { state -> UInt64? in
-                guard state.flush else { return nil }
-                state.flush = false
-                return state.flushRequested
-            }
             progressed = try retryPending(now: now) || progressed
             if pending.isEmpty {
                 if now.milliseconds - lastShardRefresh.milliseconds >= 1000 { try refreshShards(now: now) }
@@ -336,14 +358,15 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             try sealDue(now: now, forced: flushRequest != nil ? .onDemand : nil)
             try persistCheckpoint()
-            if let flushRequest {
-                requests.withLock { $0.flushDone = max($0.flushDone, flushRequest) }
-            }
             if problem != nil && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
         } catch {
             fail("\(error)", now: now)
         }
         publishSnapshot(now: now)
+        // After the snapshot, so a waiting flusher sees this step's outcome (also when it failed).
+        if let flushRequest {
+            requests.withLock { $0.flushDone = max($0.flushDone, flushRequest) }
+        }
         return StepResult(progressed: progressed, nextDeadline: nextDeadline())
     }
 
@@ -414,7 +437,13 @@ package final class PipelineRunner: @unchecked Sendable {
     private func readAvailable(now: Timestamp) throws(PipelineRuntimeError) -> Bool {
         var progressed = false
         var budget = context.readBatchRecords
-        for shard in cursors.keys.sorted() where budget > 0 {
+        // Start at a different shard each step, so one busy shard cannot starve the others.
+        var order = cursors.keys.sorted()
+        if !order.isEmpty {
+            readRotation = (readRotation + 1) % order.count
+            order = Array(order[readRotation...] + order[..<readRotation])
+        }
+        for shard in order where budget > 0 {
             guard let cursor = cursors[shard], !cursor.finished else { continue }
             // Children wait until every parent is read to its end, so each key keeps its order.
             if cursor.parents.contains(where: { cursors[$0].map { !$0.finished } ?? false }) { continue }
@@ -457,27 +486,43 @@ package final class PipelineRunner: @unchecked Sendable {
         return key
     }
 
-    private func isJournaled(_ position: ShardPosition, shard: Int, partition: String?) -> Bool {
-        if let partition, let spans = skipData[partition], spans.contains(where: { $0.contains(shard: shard, position) }) { return true }
-        if let runs = skipRuns[shard], runs.contains(where: { $0.contains(shard: shard, position) }) { return true }
-        return false
+    /// Whether a journaled batch holds the record (binary search over the shard's sorted runs).
+    private func isJournaled(_ position: ShardPosition, shard: Int) -> Bool {
+        guard let runs = skipRuns[shard], !runs.isEmpty else { return false }
+        var low = 0
+        var high = runs.count
+        while low < high {  // the first run whose first position is > position
+            let middle = (low + high) / 2
+            if runs[middle].first <= position { low = middle + 1 } else { high = middle }
+        }
+        return low > 0 && runs[low - 1].last >= position
+    }
+
+    private func rebuildSkipRuns(from batches: [SealedBatch]) {
+        skipRuns = [:]
+        for batch in batches {
+            for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
+        }
+        for shard in skipRuns.keys { skipRuns[shard]!.sort { $0.first < $1.first } }
     }
 
     private func route(_ record: StoredRecord, shard: Int, now: Timestamp) throws(PipelineRuntimeError) {
         let position = record.sequenceNumber.position
         counters.incomingRecords += 1
         counters.incomingBytes += record.data.count
+        if !skipRuns.isEmpty, isJournaled(position, shard: shard) {
+            lastRouting[shard] = nil  // a skipped record ends every run on its shard
+            return
+        }
         let partition: String
         do {
             partition = try partitionKey(for: record)
         } catch {
-            if isJournaled(position, shard: shard, partition: nil) { return }
             try routeToError(
                 record, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
                 message: "\(error)", now: now)
             return
         }
-        if !skipData.isEmpty || !skipRuns.isEmpty, isJournaled(position, shard: shard, partition: partition) { return }
         let buffer: PartitionBuffer
         if let open = dataBuffers[partition] {
             buffer = open
@@ -497,9 +542,9 @@ package final class PipelineRunner: @unchecked Sendable {
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
         }
-        buffer.add(record, shard: shard, bytes: record.data.count, consecutive: false)
-        lastRouting[shard] = (position, partition)
-        if policy.flushReason(for: buffer.state, now: now) == .size {
+        buffer.add(record, shard: shard, bytes: record.data.count, consecutive: lastRouting[shard] == partition)
+        lastRouting[shard] = partition
+        if policy.flushReason(for: buffer.state, now: now) == .size || buffer.spans.count >= PartitionBuffer.maximumRuns {
             try seal(buffer, reason: .size, now: now)
         }
     }
@@ -536,25 +581,26 @@ package final class PipelineRunner: @unchecked Sendable {
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
         }
-        let position = record.sequenceNumber.position
-        let consecutive = lastRouting[shard].map { $0.buffer == key } ?? false
-        buffer.add(record, shard: shard, bytes: document.count, consecutive: consecutive)
-        lastRouting[shard] = (position, key)
+        buffer.add(record, shard: shard, bytes: document.count, consecutive: lastRouting[shard] == key)
+        lastRouting[shard] = key
         counters.errorRecords[type, default: 0] += 1
-        if policy.flushReason(for: buffer.state, now: now) == .size {
+        if policy.flushReason(for: buffer.state, now: now) == .size || buffer.spans.count >= PartitionBuffer.maximumRuns {
             try seal(buffer, reason: .size, now: now)
         }
     }
 
-    private func openWriter(name: String) throws(PipelineRuntimeError) -> any StagingFileWriter {
+    /// The gzip level of the current definition, nil for no compression.
+    private var compressionLevel: Int? {
+        switch definition.destination.compression {
+        case .none: nil
+        case .gzip(let level): level
+        }
+    }
+
+    private func openWriter(name: String, level: Int?) throws(PipelineRuntimeError) -> any StagingFileWriter {
         let path = stagingDirectory + "/" + name
         do {
             let handle = try context.fileSystem.open(path, .truncateCreate)
-            let level: Int?
-            switch definition.destination.compression {
-            case .none: level = nil
-            case .gzip(let value): level = value
-            }
             if let level, let pool = context.compressionPool {
                 return ParallelGzipFileWriter(handle: handle, level: level, pool: pool)
             }
@@ -568,7 +614,7 @@ package final class PipelineRunner: @unchecked Sendable {
         stagingCounter += 1
         // Unique across restarts: a sealed batch from before a crash may still own its staging file.
         let name = "buffer-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))-\(stagingCounter)"
-        let writer = try openWriter(name: name)
+        let writer = try openWriter(name: name, level: compressionLevel)
         return PartitionBuffer(kind: kind, stagingName: name, stagingPath: stagingDirectory + "/" + name, writer: writer, openedAt: now)
     }
 
@@ -592,6 +638,8 @@ package final class PipelineRunner: @unchecked Sendable {
         do {
             try buffer.writer.finish()
             try buffer.writer.synchronize()
+            // The staging file's directory entry too: a sealed batch's staging file must survive power loss.
+            try context.fileSystem.synchronizeDirectory(stagingDirectory)
         } catch {
             buffer.writer.close()
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot finish staging file '\(buffer.stagingPath)': \(error)")
@@ -604,7 +652,7 @@ package final class PipelineRunner: @unchecked Sendable {
         let batch = SealedBatch(
             id: id, kind: buffer.kind, object: object, reason: reason, configHash: definition.configHash, version: version,
             recordCount: buffer.state.recordCount, uncompressedBytes: buffer.state.uncompressedBytes, oldestArrival: buffer.oldestArrival,
-            spans: spans, staging: buffer.stagingName, stagingSize: stagingSize, sealedAt: now)
+            spans: spans, staging: buffer.stagingName, stagingSize: stagingSize, sealedAt: now, compressionLevel: compressionLevel)
         do {
             try journal.append([.sealed(batch)], synchronize: true)
         } catch {
@@ -675,7 +723,10 @@ package final class PipelineRunner: @unchecked Sendable {
             item.firstFailure = first
             item.lastError = "\(error)"
             let exhausted = now.milliseconds - first.milliseconds >= Int64(definition.retryDurationSeconds) * 1000
-            if item.diversion == nil && exhausted {
+            // A rename that succeeded before a failed directory sync leaves the file in place:
+            // such a batch is retried (the sync), never diverted, or it would be in two places.
+            let renamed = item.diversion == nil && context.fileSystem.exists(publisher.path(of: object))
+            if item.diversion == nil && exhausted && !renamed {
                 // Retries are spent: the records go to error output as delivery-failed.
                 do {
                     item.diversion = try divert(item.batch, error: error, attempts: item.attempts, now: now)
@@ -741,13 +792,13 @@ package final class PipelineRunner: @unchecked Sendable {
 
     @discardableResult
     private func writeDiversionStaging(for batch: SealedBatch, diversion: Diversion) throws(PipelineRuntimeError) -> Int64 {
-        guard case .data(let partition) = batch.kind else {
+        guard case .data = batch.kind else {
             throw PipelineRuntimeError("Pipeline \(definition.name): error batch \(batch.id) cannot be diverted")
         }
-        let writer = try openWriter(name: diversion.staging)
+        let writer = try openWriter(name: diversion.staging, level: batch.compressionLevel)
         defer { writer.close() }
         do {
-            try forEachMember(of: batch, partition: partition) { (record, shard) throws(SystemError) in
+            try forEachMember(of: batch) { (record, shard) throws(SystemError) in
                 try writer.append(
                     ErrorDocument.encode(
                         record: record, streamName: definition.streamName, shard: shard, attemptsMade: diversion.attemptsMade,
@@ -755,6 +806,7 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             try writer.finish()
             try writer.synchronize()
+            try context.fileSystem.synchronizeDirectory(stagingDirectory)
         } catch let error as PipelineRuntimeError {
             throw error
         } catch {
@@ -821,24 +873,7 @@ package final class PipelineRunner: @unchecked Sendable {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot compact the batch journal: \(error)")
         }
         // Skip sets only need what the journal still holds.
-        skipData = [:]
-        skipRuns = [:]
-        for batch in journalState.sealed {
-            switch batch.kind {
-            case .data(let partition): skipData[partition, default: []] += batch.spans
-            case .error: for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
-            }
-        }
-        // Fresh batches sealed after a replay never overlap what is read next, so skip sets can go
-        // once every cursor is past them.
-        if let checkpoint = persistedCheckpoint {
-            skipData = skipData.filter { _, spans in
-                spans.contains { span in checkpoint.positions[span.shard].map { span.last >= $0 } ?? false }
-            }
-            skipRuns = skipRuns.filter { _, spans in
-                spans.contains { span in checkpoint.positions[span.shard].map { span.last >= $0 } ?? false }
-            }
-        }
+        rebuildSkipRuns(from: journalState.sealed)
     }
 
     // MARK: - Status
@@ -886,7 +921,8 @@ final class PartitionBuffer {
     let writer: any StagingFileWriter
     var state: BufferState
     var oldestArrival = Timestamp(milliseconds: Int64.max)
-    /// Data buffers: one span per shard (first and last member). Error buffers: runs.
+    /// Runs of consecutive records of one shard, in append order; every record of a run is in
+    /// this buffer.
     private(set) var spans: [ShardSpan] = []
 
     init(kind: BatchKind, stagingName: String, stagingPath: String, writer: any StagingFileWriter, openedAt: Timestamp) {
@@ -897,25 +933,25 @@ final class PartitionBuffer {
         state = BufferState(openedAt: openedAt)
     }
 
+    /// Runs are capped so a batch's record map stays bounded; a buffer is sealed at the cap.
+    static let maximumRuns = 65_536
+    /// The shard of the record appended last.
+    private var lastShard: Int?
+
+    /// Adds a record that was appended to the staging file. `consecutive`: the shard's previous
+    /// record went to this buffer too. A run grows only when that holds and this buffer's
+    /// previous record came from the same shard, so the runs are exact and in append order.
     func add(_ record: StoredRecord, shard: Int, bytes: Int, consecutive: Bool) {
         let position = record.sequenceNumber.position
         state.recordCount += 1
         state.uncompressedBytes += bytes
         if record.arrival < oldestArrival { oldestArrival = record.arrival }
-        switch kind {
-        case .data:
-            if let index = spans.firstIndex(where: { $0.shard == shard }) {
-                spans[index].last = position
-            } else {
-                spans.append(ShardSpan(shard: shard, first: position, last: position))
-            }
-        case .error:
-            if consecutive, let index = spans.lastIndex(where: { $0.shard == shard }) {
-                spans[index].last = position
-            } else {
-                spans.append(ShardSpan(shard: shard, first: position, last: position))
-            }
+        if consecutive && lastShard == shard && !spans.isEmpty {
+            spans[spans.count - 1].last = position
+        } else {
+            spans.append(ShardSpan(shard: shard, first: position, last: position))
         }
+        lastShard = shard
     }
 }
 

@@ -23,7 +23,12 @@ package struct Publisher: Sendable {
     @discardableResult
     package func publish(stagingPath: String, object: String) throws(SystemError) -> Bool {
         let target = path(of: object)
-        if fileSystem.exists(target) { return false }
+        if fileSystem.exists(target) {
+            // Renamed into place by an earlier attempt whose directory sync failed (or did not
+            // happen before a crash): make the entry durable, and write nothing again.
+            try fileSystem.synchronizeDirectory(containing: target)
+            return false
+        }
         let directory = FileSystem.parent(of: target)
         try makeDirectories(directory)
         let name = String(target[target.index(after: target.lastIndex(of: "/")!)...])
