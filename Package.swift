@@ -49,7 +49,7 @@ let package = Package(
             name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePipelines", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluiceStreams", "SluiceTestSupport"],
+            name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluicePipelines", "SluiceServer", "SluiceStreams", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )
