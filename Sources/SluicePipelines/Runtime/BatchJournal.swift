@@ -201,8 +201,10 @@ package final class BatchJournal {
             size = Int64(validEnd)
         }
         do {
+            let created = !fileSystem.exists(path)
             let handle = try fileSystem.open(path, .readWriteCreate)
             if try handle.size() != size { try handle.truncate(to: size) }
+            if created { try fileSystem.synchronizeDirectory(containing: path) }
             self.handle = handle
         } catch {
             throw PipelineRuntimeError("Cannot open the batch journal '\(path)': \(error)")

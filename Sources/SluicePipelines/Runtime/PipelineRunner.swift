@@ -116,7 +116,13 @@ package final class PipelineRunner: @unchecked Sendable {
     package func start() throws(PipelineRuntimeError) {
         let fs = context.fileSystem
         do {
-            try fs.createDirectory(stagingDirectory)
+            if !fs.isDirectory(stagingDirectory) {
+                try fs.createDirectory(stagingDirectory)
+                // New directories are made durable in their parents, so the journal cannot vanish.
+                try fs.synchronizeDirectory(directory)
+                try fs.synchronizeDirectory(context.stateRoot)
+                try fs.synchronizeDirectory(containing: context.stateRoot)
+            }
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot create '\(stagingDirectory)': \(error)")
         }
