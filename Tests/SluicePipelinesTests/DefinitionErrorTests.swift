@@ -276,24 +276,19 @@ import Testing
 
     // MARK: - Processors
 
-    @Test func processorsAreDecodedButNotYetAllowed() {
+    @Test func processorTypesAndShapesAreChecked() {
         #expect(
             Kit.errors(Kit.minimal(#""processors":[{"type":"lambda","parameters":{"arn":"x"}}]"#)) == [
-                "\(Self.file):1:69: /processors: no processors are available yet; processors arrive in a later version. "
-                    + "Remove the entries (or write \"processors\": [])"
+                "\(Self.file):1:91: /processors/0/type is \"lambda\"; allowed \(ProcessorRegistry.names.joined(separator: ", "))"
             ])
         #expect(
             Kit.errors(Kit.minimal(#""processors":[{"parameters":{"a":1}}]"#)) == [
-                "\(Self.file):1:69: /processors: no processors are available yet; processors arrive in a later version. "
-                    + "Remove the entries (or write \"processors\": [])",
                 "\(Self.file):1:84: /processors/0/type is required: the processor's type",
                 "\(Self.file):1:102: /processors/0/parameters/a must be a string; got a number",
             ])
         #expect(
             Kit.errors(Kit.minimal(#""processors":[7]"#)) == [
-                "\(Self.file):1:69: /processors/0 must be an object with \"type\" and \"parameters\"; got a number",
-                "\(Self.file):1:69: /processors: no processors are available yet; processors arrive in a later version. "
-                    + "Remove the entries (or write \"processors\": [])",
+                "\(Self.file):1:69: /processors/0 must be an object with \"type\" and \"parameters\"; got a number"
             ])
     }
 

@@ -65,8 +65,8 @@ final class PipelineHarness {
             """)
     }
 
-    func runner(_ definition: PipelineDefinition) throws -> PipelineRunner {
-        let runner = try PipelineRunner(definition: definition, context: context)
+    func runner(_ definition: PipelineDefinition, processors: [any RecordProcessor]? = nil) throws -> PipelineRunner {
+        let runner = try PipelineRunner(definition: definition, context: context, processors: processors.map(ProcessorChain.init))
         try runner.start()
         return runner
     }

@@ -180,31 +180,58 @@ extension DefinitionDecoder {
             let elementOffset = object.members.first.map { $0.name.start - 1 } ?? member.nameOffset
             let fields = members(of: object, at: pointer, allowed: PipelineKeys.processor)
             var type: String?
+            var typeOffset = elementOffset
             if let typeMember = fields["type"] {
                 type = string(typeMember)
+                typeOffset = typeMember.valueOffset
                 if type?.isEmpty == true {
                     report(typeMember.valueOffset, typeMember.pointer, "\(typeMember.pointer) is empty; name a processor type")
+                    type = nil
+                } else if let name = type, ProcessorRegistry.type(named: name) == nil {
+                    report(
+                        typeMember.valueOffset, typeMember.pointer,
+                        "\(typeMember.pointer) is \"\(name)\"; allowed \(ProcessorRegistry.names.joined(separator: ", "))"
+                            + Suggestions.didYouMean(name, among: ProcessorRegistry.names))
+                    type = nil
                 }
             } else {
                 missing("type", in: pointer, at: elementOffset, "the processor's type")
             }
             var parameters: [String: String] = [:]
+            var parameterOffsets: [String: Int] = [:]
+            var parametersOffset = typeOffset
+            let processorType = type.flatMap(ProcessorRegistry.type(named:))
             if let parametersMember = fields["parameters"], let object = objectValue(parametersMember) {
+                parametersOffset = parametersMember.nameOffset
                 for (nameText, value) in object.members {
                     let name = nameText.string ?? String(decoding: nameText.unescaped(), as: UTF8.self)
                     let parameter = Member(
                         pointer: Self.pointer(parametersMember.pointer, name), name: name, value: value,
                         nameOffset: nameText.start - 1)
-                    if let text = string(parameter) { parameters[name] = text }
+                    if let processorType, !processorType.parameters.contains(name) {
+                        let allowed = processorType.parameters.isEmpty ? "it takes no parameters" : "allowed " + processorType.parameters.joined(separator: ", ")
+                        report(
+                            parameter.nameOffset, parameter.pointer,
+                            "\(parameter.pointer) is not a parameter of \(processorType.name); \(allowed)"
+                                + Suggestions.didYouMean(name, among: processorType.parameters))
+                        continue
+                    }
+                    if let text = string(parameter) {
+                        parameters[name] = text
+                        parameterOffsets[name] = parameter.valueOffset
+                    }
                 }
             }
-            if let type { processors.append(ProcessorDefinition(type: type, parameters: parameters)) }
-        }
-        if !elements.isEmpty {
-            report(
-                member.nameOffset, "/processors",
-                "/processors: no processors are available yet; processors arrive in a later version. Remove the entries "
-                    + "(or write \"processors\": [])")
+            if let type, let processorType {
+                do {
+                    _ = try processorType.make(parameters)
+                    processors.append(ProcessorDefinition(type: type, parameters: parameters))
+                } catch {
+                    let at = error.parameter.flatMap { parameterOffsets[$0] } ?? parametersOffset
+                    let where_ = error.parameter.map { "\(pointer)/parameters/\($0)" } ?? "\(pointer)/parameters"
+                    report(at, where_, "\(where_): \(error.message)")
+                }
+            }
         }
         return processors
     }

@@ -1,20 +1,27 @@
 package import SluiceStreams
 package import SluiceSupport
 
-/// Records of one shard from `first` through `last` (both inclusive positions of records).
+/// Outputs of one shard from `(first, firstSub)` through `(last, lastSub)`, both inclusive: a
+/// record's outputs are numbered from 0 (one output for a plain record; several when a processor
+/// splits an aggregated record).
 package struct ShardSpan: Sendable, Equatable {
     package var shard: Int
     package var first: ShardPosition
     package var last: ShardPosition
+    package var firstSub: Int
+    package var lastSub: Int
 
-    package init(shard: Int, first: ShardPosition, last: ShardPosition) {
+    package init(shard: Int, first: ShardPosition, last: ShardPosition, firstSub: Int = 0, lastSub: Int = 0) {
         self.shard = shard
         self.first = first
         self.last = last
+        self.firstSub = firstSub
+        self.lastSub = lastSub
     }
 
-    package func contains(shard other: Int, _ position: ShardPosition) -> Bool {
-        other == shard && position >= first && position <= last
+    /// Whether output `sub` of the record at `position` is in the span.
+    package func contains(_ position: ShardPosition, sub: Int) -> Bool {
+        (position > first || (position == first && sub >= firstSub)) && (position < last || (position == last && sub <= lastSub))
     }
 }
 
@@ -310,6 +317,10 @@ enum JournalCodec {
             w.number(span.shard)
             w.string(String(span.first.packed))
             w.string(String(span.last.packed))
+            if span.firstSub != 0 || span.lastSub != 0 {
+                w.number(span.firstSub)
+                w.number(span.lastSub)
+            }
             w.endArray()
         }
         w.endArray()
@@ -375,10 +386,16 @@ enum JournalCodec {
         guard case .array(let items)? = value else { return nil }
         var spans: [ShardSpan] = []
         for item in items {
-            guard case .array(let triple) = item, triple.count == 3, let shard = triple[0].intValue,
-                let first = triple[1].stringValue.flatMap({ UInt64($0) }), let last = triple[2].stringValue.flatMap({ UInt64($0) })
+            guard case .array(let fields) = item, fields.count == 3 || fields.count == 5, let shard = fields[0].intValue,
+                let first = fields[1].stringValue.flatMap({ UInt64($0) }), let last = fields[2].stringValue.flatMap({ UInt64($0) })
             else { return nil }
-            spans.append(ShardSpan(shard: shard, first: ShardPosition(packed: first), last: ShardPosition(packed: last)))
+            var span = ShardSpan(shard: shard, first: ShardPosition(packed: first), last: ShardPosition(packed: last))
+            if fields.count == 5 {
+                guard let firstSub = fields[3].intValue, let lastSub = fields[4].intValue else { return nil }
+                span.firstSub = firstSub
+                span.lastSub = lastSub
+            }
+            spans.append(span)
         }
         return spans
     }

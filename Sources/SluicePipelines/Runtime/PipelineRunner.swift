@@ -52,6 +52,8 @@ package final class PipelineRunner: @unchecked Sendable {
     private let timeZone: PrefixTimeZone
     private let consumerName: String
     private let logger: Logger
+    /// The pipeline's processors; empty means records go to buffers as they are.
+    private let chain: ProcessorChain
 
     // Driving-thread state.
     private var journalState = JournalState()
@@ -64,6 +66,8 @@ package final class PipelineRunner: @unchecked Sendable {
     /// Where each shard's previous record went (a run grows only over consecutive records).
     private var lastRouting: [Int: String] = [:]
     private var readRotation = 0
+    /// A batch whose processing failed and waits to be tried again (reading stops meanwhile).
+    private var processingRetry: (firstFailure: Timestamp, attempts: Int, nextAttempt: Timestamp)?
     private var persistedCheckpoint: Checkpoint?
     private var stagingCounter = 0
     private var lastShardRefresh = Timestamp(milliseconds: 0)
@@ -92,7 +96,9 @@ package final class PipelineRunner: @unchecked Sendable {
         var lastError: String?
     }
 
-    package init(definition: PipelineDefinition, context: PipelineContext) throws(PipelineRuntimeError) {
+    /// - Parameter processors: the processors to run instead of the definition's (an embedding
+    ///   program's own `RecordProcessor`s); nil builds them from the definition.
+    package init(definition: PipelineDefinition, context: PipelineContext, processors: ProcessorChain? = nil) throws(PipelineRuntimeError) {
         self.definition = definition
         self.context = context
         directory = context.stateRoot + "/" + definition.name
@@ -104,6 +110,21 @@ package final class PipelineRunner: @unchecked Sendable {
             throw PipelineRuntimeError("Pipeline \(definition.name): unknown time zone \(definition.destination.timeZone)")
         }
         self.timeZone = timeZone
+        if let processors {
+            chain = processors
+        } else {
+            do {
+                let store = context.store.configuration
+                chain = try ProcessorChain(
+                    definitions: definition.processors,
+                    environment: ProcessorEnvironment(
+                        pipelineName: definition.name,
+                        deliveryStreamARN: "arn:aws:firehose:\(store.region):\(store.accountID):deliverystream/\(definition.name)",
+                        region: store.region, logger: context.logger.with("pipeline", definition.name)))
+            } catch {
+                throw PipelineRuntimeError("\(definition.file): /processors: \(error.message)")
+            }
+        }
         consumerName = "pipeline:" + definition.name
         logger = context.logger.with("pipeline", definition.name)
         snapshot = Mutex(PipelineStatus(name: definition.name))
@@ -269,8 +290,9 @@ package final class PipelineRunner: @unchecked Sendable {
         let writer = try openWriter(name: item.batch.staging, level: item.batch.compressionLevel)
         var count = 0
         do {
-            try forEachMember(of: item.batch) { (record, _) throws(SystemError) in
-                try writer.append(record.data)
+            try forEachMember(of: item.batch) { (_, _, output) throws(SystemError) in
+                guard case .ok(let data, _) = output.outcome else { return }
+                try writer.append(data)
                 count += 1
             }
             try writer.finish()
@@ -294,8 +316,11 @@ package final class PipelineRunner: @unchecked Sendable {
     /// Calls `body` with every record of a batch in the order it was buffered, reading them again
     /// from the stream: the runs are exact (every record of a run belongs to the batch) and in
     /// append order, so the rebuilt file is byte-identical to the original.
+    ///
+    /// With processors, each record is processed again (built-ins are deterministic) and the
+    /// outputs of the span are taken.
     private func forEachMember(
-        of batch: SealedBatch, _ body: (StoredRecord, Int) throws(SystemError) -> Void
+        of batch: SealedBatch, _ body: (StoredRecord, Int, ProcessorChain.Output) throws(SystemError) -> Void
     ) throws(any Error) {
         for span in batch.spans {
             var position = span.first
@@ -310,7 +335,10 @@ package final class PipelineRunner: @unchecked Sendable {
                     let at = record.sequenceNumber.position
                     if at > span.last { break reading }
                     if at < span.first { continue }
-                    try body(record, span.shard)
+                    let outputs = (try? self.outputs(of: [record], shard: span.shard)) ?? [[]]
+                    for (sub, output) in outputs[0].enumerated() where span.contains(at, sub: sub) {
+                        try body(record, span.shard, output)
+                    }
                 }
                 if read.records.isEmpty || read.reachedShardEnd { break }
                 position = read.next
@@ -364,7 +392,7 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             try sealDue(now: now, forced: flushRequest != nil ? .onDemand : nil)
             try persistCheckpoint()
-            if problem != nil && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
+            if problem != nil && processingRetry == nil && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
         } catch {
             fail("\(error)", now: now)
         }
@@ -425,6 +453,7 @@ package final class PipelineRunner: @unchecked Sendable {
         close()
         lastRouting = [:]
         partitionCache = nil
+        processingRetry = nil
         started = false
     }
 
@@ -434,6 +463,7 @@ package final class PipelineRunner: @unchecked Sendable {
         for buffer in dataBuffers.values { consider(policy.deadline(of: buffer.state)) }
         for buffer in errorBuffers.values { consider(policy.deadline(of: buffer.state)) }
         for item in pending { consider(item.nextAttempt) }
+        if let retry = processingRetry { consider(retry.nextAttempt) }
         if !started { consider(context.clock.now().adding(milliseconds: 1000)) }
         return deadline
     }
@@ -442,6 +472,7 @@ package final class PipelineRunner: @unchecked Sendable {
 
     private func readAvailable(now: Timestamp) throws(PipelineRuntimeError) -> Bool {
         var progressed = false
+        if let retry = processingRetry, now < retry.nextAttempt { return false }
         var budget = context.readBatchRecords
         // Start at a different shard each step, so one busy shard cannot starve the others.
         var order = cursors.keys.sorted()
@@ -462,8 +493,8 @@ package final class PipelineRunner: @unchecked Sendable {
                     throw PipelineRuntimeError(
                         "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
                 }
-                for record in read.records {
-                    try route(record, shard: shard, now: now)
+                guard try process(read.records, shard: shard, now: now) else {
+                    return progressed  // processing failed: the batch is read again when its retry is due
                 }
                 budget -= read.records.count
                 if !read.records.isEmpty { progressed = true }
@@ -482,26 +513,112 @@ package final class PipelineRunner: @unchecked Sendable {
         return progressed
     }
 
+    /// The outputs of records: through the processors, or each record as it is.
+    private func outputs(of records: [StoredRecord], shard: Int, throwingFailures: Bool = false) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
+        if chain.isEmpty {
+            return records.map { [ProcessorChain.Output(outcome: .ok(data: $0.data, partitionKeys: [:]), raw: $0.data)] }
+        }
+        let shardID = ShardID.format(shard)
+        let batch = records.map { record in
+            ProcessorRecord(
+                recordID: "\(shard)-\(record.sequenceNumber.position.packed)", data: record.data, approximateArrival: record.arrival,
+                sourceStream: definition.streamName, shardID: shardID, sequenceNumber: record.sequenceNumber.description,
+                partitionKey: record.partitionKey)
+        }
+        return try chain.run(batch, throwingFailures: throwingFailures)
+    }
+
+    /// Runs records read from one shard through the processors and routes every output.
+    ///
+    /// When the processors fail the whole batch (an external processor crashed, hung or answered
+    /// garbage), nothing is routed and false is returned: the batch is read and tried again with
+    /// backoff for `retry.durationInSeconds`, then its records go to error output as
+    /// `processing-failed` with the number of attempts.
+    private func process(_ records: [StoredRecord], shard: Int, now: Timestamp) throws(PipelineRuntimeError) -> Bool {
+        var results: [ProcessorChain.Outputs]
+        var attemptsMade = 1
+        do {
+            results = try outputs(of: records, shard: shard, throwingFailures: true)
+            if processingRetry != nil { problem = nil }
+            attemptsMade = (processingRetry?.attempts ?? 0) + 1
+            processingRetry = nil
+        } catch {
+            let attempts = (processingRetry?.attempts ?? 0) + 1
+            let first = processingRetry?.firstFailure ?? now
+            counters.retries += 1
+            if now.milliseconds - first.milliseconds < Int64(definition.retryDurationSeconds) * 1000 {
+                processingRetry = (first, attempts, now.adding(milliseconds: RetryBackoff.delay(attempt: attempts)))
+                problem = "processing failed (attempt \(attempts)); retrying: \(error)"
+                logger.log(.warning, "processing failed; will retry", ["attempt": "\(attempts)", "error": "\(error)"])
+                return false
+            }
+            logger.log(.error, "processing failed; the batch goes to error output", ["attempts": "\(attempts)", "error": "\(error)"])
+            processingRetry = nil
+            attemptsMade = attempts
+            results = records.map { [ProcessorChain.Output(outcome: .failed(code: error.code, message: error.message), raw: $0.data)] }
+        }
+        for (index, record) in records.enumerated() {
+            counters.incomingRecords += 1
+            counters.incomingBytes += record.data.count
+            let position = record.sequenceNumber.position
+            for (sub, output) in results[index].enumerated() {
+                if !skipRuns.isEmpty, isJournaled(position, sub: sub, shard: shard) {
+                    lastRouting[shard] = nil  // a skipped output ends every run on its shard
+                    continue
+                }
+                switch output.outcome {
+                case .ok(let data, let keys):
+                    try route(record, sub: sub, data: data, raw: output.raw, keys: keys, shard: shard, now: now)
+                case .dropped:
+                    lastRouting[shard] = nil
+                    counters.droppedRecords += 1
+                case .failed(let code, let message):
+                    // Key extraction failures are partitioning failures, as Firehose files them.
+                    let type = code.hasPrefix("DynamicPartitioning.") ? "partitioning-failed" : "processing-failed"
+                    try routeToError(
+                        record, sub: sub, raw: output.raw, shard: shard, type: type, code: code, message: message,
+                        attemptsMade: attemptsMade, now: now)
+                }
+            }
+        }
+        return true
+    }
+
     /// The record's partition: its evaluated data prefix (random strings rendered with seed 0;
     /// the batch's own seed names the file at seal).
-    private func partitionKey(for record: StoredRecord) throws(PrefixError) -> String {
-        if let cache = partitionCache, cache.arrival == record.arrival.milliseconds { return cache.key }
-        let key = try definition.destination.prefix.render(
-            PrefixContext(timestamp: record.arrival, errorOutputType: nil, partitionKeys: [:], randomSeed: 0), timeZone: timeZone)
-        partitionCache = (record.arrival.milliseconds, key)
+    private func partitionKey(for record: StoredRecord, keys: [String: String]) throws(PrefixError) -> String {
+        let prefix = definition.destination.prefix
+        if prefix.usesPartitionKeys.isEmpty, let cache = partitionCache, cache.arrival == record.arrival.milliseconds { return cache.key }
+        let key = try prefix.render(
+            PrefixContext(timestamp: record.arrival, errorOutputType: nil, partitionKeys: keys, randomSeed: 0), timeZone: timeZone)
+        if prefix.usesPartitionKeys.isEmpty { partitionCache = (record.arrival.milliseconds, key) }
         return key
     }
 
-    /// Whether a journaled batch holds the record (binary search over the shard's sorted runs).
-    private func isJournaled(_ position: ShardPosition, shard: Int) -> Bool {
+    /// Why a partition key value cannot name a folder, or nil when it can.
+    static func unsafePartitionValue(_ value: String) -> String? {
+        if value.isEmpty { return "is empty" }
+        if value == "." || value == ".." { return "is \"\(value)\", which names a directory, not a folder of its own" }
+        if value.contains("/") { return "contains \"/\", which would create another folder level" }
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "contains a control character" }
+        if value.utf8.count > maximumPartitionValueBytes { return "is \(value.utf8.count) bytes long; at most \(maximumPartitionValueBytes) are allowed" }
+        return nil
+    }
+
+    static let maximumPartitionValueBytes = 256
+
+    /// Whether a journaled batch holds output `sub` of the record at `position` (binary search
+    /// over the shard's sorted runs).
+    private func isJournaled(_ position: ShardPosition, sub: Int, shard: Int) -> Bool {
         guard let runs = skipRuns[shard], !runs.isEmpty else { return false }
         var low = 0
         var high = runs.count
-        while low < high {  // the first run whose first position is > position
+        while low < high {  // the first run that starts after (position, sub)
             let middle = (low + high) / 2
-            if runs[middle].first <= position { low = middle + 1 } else { high = middle }
+            let run = runs[middle]
+            if run.first < position || (run.first == position && run.firstSub <= sub) { low = middle + 1 } else { high = middle }
         }
-        return low > 0 && runs[low - 1].last >= position
+        return low > 0 && runs[low - 1].contains(position, sub: sub)
     }
 
     private func rebuildSkipRuns(from batches: [SealedBatch]) {
@@ -509,23 +626,26 @@ package final class PipelineRunner: @unchecked Sendable {
         for batch in batches {
             for span in batch.spans { skipRuns[span.shard, default: []].append(span) }
         }
-        for shard in skipRuns.keys { skipRuns[shard]!.sort { $0.first < $1.first } }
+        for shard in skipRuns.keys { skipRuns[shard]!.sort { ($0.first, $0.firstSub) < ($1.first, $1.firstSub) } }
     }
 
-    private func route(_ record: StoredRecord, shard: Int, now: Timestamp) throws(PipelineRuntimeError) {
-        let position = record.sequenceNumber.position
-        counters.incomingRecords += 1
-        counters.incomingBytes += record.data.count
-        if !skipRuns.isEmpty, isJournaled(position, shard: shard) {
-            lastRouting[shard] = nil  // a skipped record ends every run on its shard
-            return
+    private func route(
+        _ record: StoredRecord, sub: Int, data: [UInt8], raw: [UInt8], keys: [String: String], shard: Int, now: Timestamp
+    ) throws(PipelineRuntimeError) {
+        for name in definition.destination.prefix.usesPartitionKeys.sorted() {
+            if let value = keys[name], let problem = Self.unsafePartitionValue(value) {
+                try routeToError(
+                    record, sub: sub, raw: raw, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.InvalidPartitionKey",
+                    message: "Partition key \(name) \(problem); it cannot be part of the prefix.", now: now)
+                return
+            }
         }
         let partition: String
         do {
-            partition = try partitionKey(for: record)
+            partition = try partitionKey(for: record, keys: keys)
         } catch {
             try routeToError(
-                record, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
+                record, sub: sub, raw: raw, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
                 message: "\(error)", now: now)
             return
         }
@@ -535,20 +655,23 @@ package final class PipelineRunner: @unchecked Sendable {
         } else {
             if openPartitionCount >= definition.maximumOpenPartitions {
                 try routeToError(
-                    record, shard: shard, type: "activePartitionExceeded", code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                    record, sub: sub, raw: raw, shard: shard, type: "activePartitionExceeded",
+                    code: "DynamicPartitioning.ActivePartitionsLimitExceeded",
                     message: "The pipeline has \(openPartitionCount) open partitions, its limit (maximumOpenPartitions \(definition.maximumOpenPartitions)). "
                         + "Raise maximumOpenPartitions or lower intervalInSeconds.", now: now)
                 return
             }
             buffer = try openBuffer(kind: .data(partition: partition), now: now)
+            // The keys the prefix uses name the file at seal (the partition already holds their values).
+            for name in definition.destination.prefix.usesPartitionKeys { buffer.partitionKeys[name] = keys[name] }
             dataBuffers[partition] = buffer
         }
         do {
-            try buffer.writer.append(record.data)
+            try buffer.writer.append(data)
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
         }
-        buffer.add(record, shard: shard, bytes: record.data.count, consecutive: lastRouting[shard] == partition)
+        buffer.add(record, sub: sub, shard: shard, bytes: data.count, consecutive: lastRouting[shard] == partition)
         lastRouting[shard] = partition
         if policy.flushReason(for: buffer.state, now: now) == .size || buffer.spans.count >= PartitionBuffer.maximumRuns {
             try seal(buffer, reason: .size, now: now)
@@ -562,7 +685,8 @@ package final class PipelineRunner: @unchecked Sendable {
     }
 
     private func routeToError(
-        _ record: StoredRecord, shard: Int, type: String, code: String, message: String, now: Timestamp
+        _ record: StoredRecord, sub: Int, raw: [UInt8], shard: Int, type: String, code: String, message: String, attemptsMade: Int = 1,
+        now: Timestamp
     ) throws(PipelineRuntimeError) {
         let partition: String
         do {
@@ -580,14 +704,14 @@ package final class PipelineRunner: @unchecked Sendable {
             errorBuffers[key] = buffer
         }
         let document = ErrorDocument.encode(
-            record: record, streamName: definition.streamName, shard: shard, attemptsMade: 1, errorCode: code, errorMessage: message,
-            attemptEnding: now)
+            record: record, rawData: raw, streamName: definition.streamName, shard: shard, attemptsMade: attemptsMade, errorCode: code,
+            errorMessage: message, attemptEnding: now)
         do {
             try buffer.writer.append(document)
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot write staging file '\(buffer.stagingPath)': \(error)")
         }
-        buffer.add(record, shard: shard, bytes: document.count, consecutive: lastRouting[shard] == key)
+        buffer.add(record, sub: sub, shard: shard, bytes: document.count, consecutive: lastRouting[shard] == key)
         lastRouting[shard] = key
         counters.errorRecords[type, default: 0] += 1
         if policy.flushReason(for: buffer.state, now: now) == .size || buffer.spans.count >= PartitionBuffer.maximumRuns {
@@ -654,7 +778,7 @@ package final class PipelineRunner: @unchecked Sendable {
         buffer.writer.close()
         let spans = buffer.spans
         let id = BatchIdentity.id(pipeline: definition.name, kind: buffer.kind, spans: spans)
-        let object = try objectName(kind: buffer.kind, id: id, oldestArrival: buffer.oldestArrival)
+        let object = try objectName(kind: buffer.kind, id: id, oldestArrival: buffer.oldestArrival, partitionKeys: buffer.partitionKeys)
         let batch = SealedBatch(
             id: id, kind: buffer.kind, object: object, reason: reason, configHash: definition.configHash, version: version,
             recordCount: buffer.state.recordCount, uncompressedBytes: buffer.state.uncompressedBytes, oldestArrival: buffer.oldestArrival,
@@ -672,14 +796,16 @@ package final class PipelineRunner: @unchecked Sendable {
         _ = try attempt(index: pending.count - 1, now: now)
     }
 
-    private func objectName(kind: BatchKind, id: String, oldestArrival: Timestamp) throws(PipelineRuntimeError) -> String {
+    private func objectName(
+        kind: BatchKind, id: String, oldestArrival: Timestamp, partitionKeys: [String: String] = [:]
+    ) throws(PipelineRuntimeError) -> String {
         let seed = BatchIdentity.seed(id)
         let prefix: String
         do {
             switch kind {
             case .data:
                 prefix = try definition.destination.prefix.render(
-                    PrefixContext(timestamp: oldestArrival, errorOutputType: nil, partitionKeys: [:], randomSeed: seed), timeZone: timeZone)
+                    PrefixContext(timestamp: oldestArrival, errorOutputType: nil, partitionKeys: partitionKeys, randomSeed: seed), timeZone: timeZone)
             case .error(let type, _):
                 prefix = try definition.destination.errorOutputPrefix.render(
                     PrefixContext(timestamp: oldestArrival, errorOutputType: type, partitionKeys: [:], randomSeed: seed), timeZone: timeZone)
@@ -755,16 +881,16 @@ package final class PipelineRunner: @unchecked Sendable {
             return false
         }
         markPublished(id)
-        if item.diversion == nil {
+        if item.diversion != nil {
+            counters.errorRecords["delivery-failed", default: 0] += item.batch.recordCount
+            counters.errorFilesPublished += 1
+        } else if case .error = item.batch.kind {
+            counters.errorFilesPublished += 1
+        } else {
             counters.filesPublished += 1
             counters.recordsPublished += item.batch.recordCount
             counters.bytesPublished += Int(item.batch.stagingSize)
             counters.uncompressedBytesPublished += item.batch.uncompressedBytes
-        } else {
-            counters.errorRecords["delivery-failed", default: 0] += item.batch.recordCount
-        }
-        if case .error = item.batch.kind {
-            counters.errorFilesPublished += 1
         }
         try? context.fileSystem.removeFile(stagingDirectory + "/" + item.batch.staging)  // published; the copy is in the archive
         if let diversion = item.diversion { try? context.fileSystem.removeFile(stagingDirectory + "/" + diversion.staging) }
@@ -804,10 +930,10 @@ package final class PipelineRunner: @unchecked Sendable {
         let writer = try openWriter(name: diversion.staging, level: batch.compressionLevel)
         defer { writer.close() }
         do {
-            try forEachMember(of: batch) { (record, shard) throws(SystemError) in
+            try forEachMember(of: batch) { (record, shard, output) throws(SystemError) in
                 try writer.append(
                     ErrorDocument.encode(
-                        record: record, streamName: definition.streamName, shard: shard, attemptsMade: diversion.attemptsMade,
+                        record: record, rawData: output.raw, streamName: definition.streamName, shard: shard, attemptsMade: diversion.attemptsMade,
                         errorCode: diversion.errorCode, errorMessage: diversion.errorMessage, attemptEnding: diversion.attemptEndingTimestamp))
             }
             try writer.finish()
@@ -927,6 +1053,8 @@ final class PartitionBuffer {
     let writer: any StagingFileWriter
     var state: BufferState
     var oldestArrival = Timestamp(milliseconds: Int64.max)
+    /// Values of the partition keys the prefix uses (the same for every record of the buffer).
+    var partitionKeys: [String: String] = [:]
     /// Runs of consecutive records of one shard, in append order; every record of a run is in
     /// this buffer.
     private(set) var spans: [ShardSpan] = []
@@ -947,15 +1075,16 @@ final class PartitionBuffer {
     /// Adds a record that was appended to the staging file. `consecutive`: the shard's previous
     /// record went to this buffer too. A run grows only when that holds and this buffer's
     /// previous record came from the same shard, so the runs are exact and in append order.
-    func add(_ record: StoredRecord, shard: Int, bytes: Int, consecutive: Bool) {
+    func add(_ record: StoredRecord, sub: Int, shard: Int, bytes: Int, consecutive: Bool) {
         let position = record.sequenceNumber.position
         state.recordCount += 1
         state.uncompressedBytes += bytes
         if record.arrival < oldestArrival { oldestArrival = record.arrival }
         if consecutive && lastShard == shard && !spans.isEmpty {
             spans[spans.count - 1].last = position
+            spans[spans.count - 1].lastSub = sub
         } else {
-            spans.append(ShardSpan(shard: shard, first: position, last: position))
+            spans.append(ShardSpan(shard: shard, first: position, last: position, firstSub: sub, lastSub: sub))
         }
         lastShard = shard
     }
@@ -971,7 +1100,7 @@ enum BatchIdentity {
         case .error(let type, let partition): text += "error\u{0}" + type + "\u{0}" + partition
         }
         for span in spans.sorted(by: { ($0.shard, $0.first) < ($1.shard, $1.first) }) {
-            text += "\u{0}\(span.shard):\(span.first.packed)"
+            text += "\u{0}\(span.shard):\(span.first.packed)" + (span.firstSub == 0 ? "" : ".\(span.firstSub)")
         }
         let digest = Digest.sha256(Array(text.utf8))
         let hex = digest.prefix(16).map { byte in
@@ -1017,17 +1146,17 @@ enum DeliveryError {
 /// sequence number so a replay can be exact.
 enum ErrorDocument {
     static func encode(
-        record: StoredRecord, streamName: String, shard: Int, attemptsMade: Int, errorCode: String, errorMessage: String,
+        record: StoredRecord, rawData: [UInt8], streamName: String, shard: Int, attemptsMade: Int, errorCode: String, errorMessage: String,
         attemptEnding: Timestamp
     ) -> [UInt8] {
-        var w = JSONWriter(capacity: record.data.count * 4 / 3 + 256)
+        var w = JSONWriter(capacity: rawData.count * 4 / 3 + 256)
         w.beginObject()
         w.key("attemptsMade"); w.number(attemptsMade)
         w.key("arrivalTimestamp"); w.number(record.arrival.milliseconds)
         w.key("errorCode"); w.string(errorCode)
         w.key("errorMessage"); w.string(errorMessage)
         w.key("attemptEndingTimestamp"); w.number(attemptEnding.milliseconds)
-        w.key("rawData"); w.base64(record.data)
+        w.key("rawData"); w.base64(rawData)
         w.key("sourceStream"); w.string(streamName)
         w.key("shardId"); w.string(ShardID.format(shard))
         w.key("sequenceNumber"); w.string(record.sequenceNumber.description)

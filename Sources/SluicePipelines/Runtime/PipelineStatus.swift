@@ -11,6 +11,8 @@ package struct PipelineCounters: Sendable, Equatable {
     /// Bytes of the records in published data files (before compression).
     package var uncompressedBytesPublished = 0
     package var errorFilesPublished = 0
+    /// Records a processor dropped (its `Dropped` verdict).
+    package var droppedRecords = 0
     package var flushes: [FlushReason: Int] = [:]
     /// Records sent to error output, by error-output type.
     package var errorRecords: [String: Int] = [:]
