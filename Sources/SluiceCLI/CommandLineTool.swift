@@ -57,7 +57,8 @@ package enum CommandLineTool {
             case "serve": console.print(HelpText.serve)
             case "validate": console.print(HelpText.validate)
             case "pipelines": console.print(HelpText.pipelines)
-            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, pipelines, streams, put, get.")
+            case "replay": console.print(HelpText.replay)
+            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, pipelines, replay, streams, put, get.")
             }
         case "serve":
             try ServeCommand.run(rest, console: console)
@@ -65,6 +66,8 @@ package enum CommandLineTool {
             try ValidateCommand.run(rest, console: console)
         case "pipelines":
             try PipelinesCommand.run(rest, console: console)
+        case "replay":
+            try ReplayCommand.run(rest, console: console)
         case "streams":
             try StreamsCommand.run(rest, console: console)
         case "put":

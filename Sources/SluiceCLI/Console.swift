@@ -9,6 +9,8 @@ package struct Console: Sendable {
     package var error: @Sendable ([UInt8]) -> Void
     /// Reads up to n bytes of standard input (blocking); nil at end of input.
     package var input: @Sendable (Int) throws -> [UInt8]?
+    /// Standard error is a terminal (progress is drawn there); false in tests.
+    package var errorIsTerminal = false
 
     package init(
         output: @escaping @Sendable ([UInt8]) -> Void, error: @escaping @Sendable ([UInt8]) -> Void,
@@ -20,9 +22,13 @@ package struct Console: Sendable {
     }
 
     /// The process's standard streams.
-    package static let standard = Console(
-        output: { StandardStreams.writeOutput($0) }, error: { StandardStreams.writeError($0) },
-        input: { (count: Int) throws -> [UInt8]? in try StandardStreams.read(upTo: count) })
+    package static let standard: Console = {
+        var console = Console(
+            output: { StandardStreams.writeOutput($0) }, error: { StandardStreams.writeError($0) },
+            input: { (count: Int) throws -> [UInt8]? in try StandardStreams.read(upTo: count) })
+        console.errorIsTerminal = StandardStreams.errorIsTerminal
+        return console
+    }()
 
     func print(_ text: String) { output(Array((text + "\n").utf8)) }
     func printError(_ text: String) { error(Array((text + "\n").utf8)) }

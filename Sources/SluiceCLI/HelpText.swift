@@ -10,6 +10,7 @@ enum HelpText {
           validate [FILES...]   Check pipeline definition files (default: ./Pipelines).
           pipelines status      Show the delivery pipelines of a running server.
           pipelines flush NAME  Publish a pipeline's open buffers now.
+          replay PIPELINE       Replay a pipeline's error output.
           streams create NAME   Create a stream.
           streams list          List streams.
           streams describe NAME Describe a stream and its shards.
@@ -122,6 +123,30 @@ enum HelpText {
         Options:
           --admin HOST:PORT   The admin endpoint (default 127.0.0.1:4568).
           --json              Print the status document as JSON.
+          -h, --help          Show this help.
+        """
+
+    static let replay = """
+        Usage: sluice replay PIPELINE [--type TYPES] [--since T] [--until T] [--dry-run]
+                                      [--pipelines DIR] [--archive-dir DIR] [--data-dir DIR] [--admin HOST:PORT]
+
+        Replay a pipeline's error output: every error document's rawData goes through the
+        pipeline's current processors and partitioning and is published as a normal delivery
+        would publish it. Records that fail again go to new error output with attemptsMade one
+        higher. A ledger in the data directory makes it idempotent: running it twice, or again
+        after it was killed, publishes nothing twice. It works offline; when a running
+        'sluice serve' holds the data directory, it replays through its admin endpoint.
+
+        Options:
+          --type TYPES        Only these error-output types, comma-separated: processing-failed,
+                              delivery-failed, partitioning-failed, activePartitionExceeded.
+          --since T           Only records that arrived at or after T (ISO 8601 or epoch seconds).
+          --until T           Only records that arrived before T.
+          --dry-run           Count what would be replayed; publish and record nothing.
+          --pipelines DIR     Pipeline files (default ./Pipelines).
+          --archive-dir DIR   The archive (default ./archive).
+          --data-dir DIR      Data directory, which holds the replay ledger (default ./data).
+          --admin HOST:PORT   The running server's admin endpoint (default 127.0.0.1:4568).
           -h, --help          Show this help.
         """
 }

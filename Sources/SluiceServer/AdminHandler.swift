@@ -19,6 +19,10 @@ struct AdminHandler: HTTPHandler {
             return json(200, statusDocument(pipelines.statuses))
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        if parts.count == 3, parts[0] == "pipelines", parts[2] == "replay" {
+            guard request.method == "POST" else { return message(405, "Use POST to replay a pipeline's error output.") }
+            return replay(String(parts[1]), query: request.target)
+        }
         if parts.count == 3, parts[0] == "pipelines", parts[2] == "flush" {
             guard request.method == "POST" else { return message(405, "Use POST to flush a pipeline.") }
             let name = String(parts[1])
@@ -32,6 +36,38 @@ struct AdminHandler: HTTPHandler {
             return message(503, "Pipeline \(name) could not publish everything: \(problem). The records stay in the stream and are retried.")
         }
         return message(404, "Unknown admin route \(request.method) \(path); use GET /pipelines or POST /pipelines/NAME/flush.")
+    }
+
+    /// `POST /pipelines/NAME/replay?type=a,b&since=MS&until=MS&dryRun=true`: runs the replay in
+    /// the server (which holds the data directory and its ledger) and answers its summary.
+    private func replay(_ name: String, query target: String) -> HTTPResponse {
+        guard let runner = pipelines.runner(named: name) else {
+            return message(404, "No pipeline named \(name); `sluice pipelines status` lists them.")
+        }
+        var options = ReplayOptions()
+        if let question = target.firstIndex(of: "?") {
+            for pair in target[target.index(after: question)...].split(separator: "&") {
+                let field = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard field.count == 2 else { continue }
+                switch field[0] {
+                case "type": options.types = Set(field[1].split(separator: ",").map(String.init))
+                case "since": options.since = Int64(field[1]).map(Timestamp.init(milliseconds:))
+                case "until": options.until = Int64(field[1]).map(Timestamp.init(milliseconds:))
+                case "dryRun": options.dryRun = field[1] == "true"
+                default: break
+                }
+            }
+        }
+        let context = runner.context
+        do {
+            let replayer = try Replayer(
+                definition: runner.definition, archiveRoot: context.archiveRoot, stateRoot: context.stateRoot,
+                fileSystem: context.fileSystem, clock: context.clock)
+            let summary = try replayer.run(options)
+            return message(200, ReplaySummaryText.line(summary, dryRun: options.dryRun))
+        } catch {
+            return message(503, "Replay of \(name) stopped: \(error.message)")
+        }
     }
 
     private func message(_ status: Int, _ text: String) -> HTTPResponse {

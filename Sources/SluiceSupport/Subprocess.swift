@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 internal import Glibc
 #endif
+internal import CSluiceLinux
 
 /// A child process with pipes to its standard input, output and error, started with
 /// `posix_spawnp`.
@@ -150,6 +151,11 @@ package final class Subprocess {
         package var bytes: [UInt8]
         /// How many earlier bytes were dropped to keep the bound.
         package var droppedBytes: Int
+
+        package init(bytes: [UInt8], droppedBytes: Int) {
+            self.bytes = bytes
+            self.droppedBytes = droppedBytes
+        }
     }
 
     // MARK: - State
@@ -265,8 +271,11 @@ package final class Subprocess {
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)
+        // Every bit set, not `sigfillset`: that leaves out glibc's internal signals (32 and 33),
+        // which glibc's spawn helper then sets to SIG_IGN in the child, and an ignored signal stays
+        // ignored across exec. With them in the set the child starts like one started by a shell.
         var allSignals = sigset_t()
-        sigfillset(&allSignals)
+        withUnsafeMutableBytes(of: &allSignals) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0xFF) }
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         var flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
         if configuration.newProcessGroup {
@@ -279,7 +288,7 @@ package final class Subprocess {
         argv.append(nil)
         defer { for argument in argv { free(argument) } }
         var processID: pid_t = 0
-        let result = posix_spawnp(&processID, argv[0], &actions, &attributes, argv, currentEnvironment())
+        let result = posix_spawnp(&processID, argv[0]!, &actions, &attributes, argv, currentEnvironment())
         guard result == 0 else {
             closeAll()
             throw .spawnFailed(SystemError(call: "posix_spawnp", errno: result, path: configuration.arguments[0]))
@@ -294,6 +303,24 @@ package final class Subprocess {
     /// The environment the child inherits: the parent's.
     private static func currentEnvironment() -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
         environ
+    }
+
+    private typealias CreatePipe = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
+
+    /// `pipe2`, looked up at run time like `addChangeDirectory` (declared only under
+    /// `_GNU_SOURCE`). Creating both ends close-on-exec at once matters: with `pipe` plus
+    /// `fcntl`, a child spawned by another thread in between would inherit them.
+    private static let createPipe: CreatePipe? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") else { return nil }
+        return unsafeBitCast(symbol, to: CreatePipe.self)
+    }()
+
+    private static func pipe2(_ ends: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
+        guard let createPipe else {
+            errno = ENOSYS
+            return -1
+        }
+        return createPipe(ends, flags)
     }
 
     private typealias AddChangeDirectory = @convention(c) (

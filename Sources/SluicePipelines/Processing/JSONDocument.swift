@@ -381,20 +381,25 @@ extension JSONDocument {
                 preconditionFailure("a literal starting with a quote is a string")
             }
             component = .member(decoded(text))
-        } else if index < bytes.count, bytes[index] == UInt8(ascii: "-") || (bytes[index] >= 0x30 && bytes[index] <= 0x39) {
+        } else if index < bytes.count,
+            bytes[index] == UInt8(ascii: "-") || (bytes[index] >= 0x30 && bytes[index] <= 0x39)
+        {
             let digitsStart = index
             if bytes[index] == UInt8(ascii: "-") { index += 1 }
             while index < bytes.count, bytes[index] >= 0x30 && bytes[index] <= 0x39 { index += 1 }
             guard let value = Int(String(decoding: bytes[digitsStart..<index], as: UTF8.self)) else {
-                throw SyntaxError(offset: digitsStart, message: "expected an array index (an integer) or a string in [ ]")
+                throw SyntaxError(
+                    offset: digitsStart, message: "expected an array index (an integer) or a string in [ ]")
             }
             component = .index(value)
         } else {
-            throw SyntaxError(offset: index, message: "expected a string such as [\"x y\"] or an index such as [0] after \"[\"")
+            throw SyntaxError(
+                offset: index, message: "expected a string such as [\"x y\"] or an index such as [0] after \"[\"")
         }
         skipSpaces(bytes, at: &index)
         guard index < bytes.count, bytes[index] == UInt8(ascii: "]") else {
-            throw SyntaxError(offset: index, message: "expected \"]\" to close the \"[\" at column \(column(of: open, in: bytes))")
+            throw SyntaxError(
+                offset: index, message: "expected \"]\" to close the \"[\" at column \(column(of: open, in: bytes))")
         }
         index += 1
         return component

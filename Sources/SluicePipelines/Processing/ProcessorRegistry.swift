@@ -10,6 +10,7 @@ package enum ProcessorRegistry {
         JSONProjectProcessor.processorType,
         AppendDelimiterProcessor.processorType,
         MetadataExtractionProcessor.processorType,
+        ExecProcessor.processorType,
     ]
 
     package static func type(named name: String) -> ProcessorType? {

@@ -39,6 +39,9 @@ package enum StandardStreams {
 
     /// Ignores SIGPIPE so that writing to a closed pipe fails with EPIPE instead of killing the
     /// process. Call once at startup.
+    /// Whether standard error is a terminal (progress bars are drawn only there).
+    package static var errorIsTerminal: Bool { isatty(2) == 1 }
+
     package static func ignoreBrokenPipe() {
         signal(SIGPIPE, SIG_IGN)
     }

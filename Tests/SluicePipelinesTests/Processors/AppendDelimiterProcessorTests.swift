@@ -29,21 +29,34 @@ import Testing
         #expect(try output([:], []) == [0x0A])
     }
 
-    @Test(arguments: [
-        (#"\n"#, [0x0A]), ("\n", [0x0A]), (#"\r\n"#, [0x0D, 0x0A]), (#"\t"#, [0x09]), (#"\\"#, [0x5C]),
-        (#"\0"#, [0x00]), (#"\x1e"#, [0x1E]), (#"\x1E"#, [0x1E]), (#"\xff"#, [0xFF]), ("|", [0x7C]),
-        (#"--\n"#, [0x2D, 0x2D, 0x0A]), ("¦", [0xC2, 0xA6]), (#"a\\nb"#, [0x61, 0x5C, 0x6E, 0x62]),
-    ] as [(String, [UInt8])])
+    @Test(
+        arguments: [
+            (#"\n"#, [0x0A]), ("\n", [0x0A]), (#"\r\n"#, [0x0D, 0x0A]), (#"\t"#, [0x09]), (#"\\"#, [0x5C]),
+            (#"\0"#, [0x00]), (#"\x1e"#, [0x1E]), (#"\x1E"#, [0x1E]), (#"\xff"#, [0xFF]), ("|", [0x7C]),
+            (#"--\n"#, [0x2D, 0x2D, 0x0A]), ("¦", [0xC2, 0xA6]), (#"a\\nb"#, [0x61, 0x5C, 0x6E, 0x62]),
+        ] as [(String, [UInt8])])
     func escapes(parameter: String, bytes: [UInt8]) throws {
         #expect(try output(["delimiter": parameter], [0x61]) == [0x61] + bytes)
     }
 
     @Test(arguments: [
         ("", "delimiter is empty; give the bytes to append, such as \\n (the default)"),
-        (#"\q"#, #"delimiter, column 1: unknown escape "\q"; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#),
-        (#"ab\"#, #"delimiter, column 3: a lone \ ends the value; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#),
-        (#"\x1"#, #"delimiter, column 1: \x needs two hex digits, such as \x1e; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#),
-        (#"é\xzz"#, #"delimiter, column 2: \x needs two hex digits, such as \x1e; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#),
+        (
+            #"\q"#,
+            #"delimiter, column 1: unknown escape "\q"; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
+        ),
+        (
+            #"ab\"#,
+            #"delimiter, column 3: a lone \ ends the value; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
+        ),
+        (
+            #"\x1"#,
+            #"delimiter, column 1: \x needs two hex digits, such as \x1e; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
+        ),
+        (
+            #"é\xzz"#,
+            #"delimiter, column 2: \x needs two hex digits, such as \x1e; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
+        ),
     ])
     func badDelimiters(parameter: String, message: String) {
         let error = #expect(throws: ProcessorConfigurationError.self) { try make(["delimiter": parameter]) }

@@ -18,7 +18,9 @@ import Testing
 
     private func configurationError(_ parameters: [String: String]) throws -> ProcessorConfigurationError? {
         let type = try #require(ProcessorRegistry.type(named: "jsonFilter"))
-        return #expect(throws: ProcessorConfigurationError.self) { try type.make(parameters, .validation(pipelineName: "test")) }
+        return #expect(throws: ProcessorConfigurationError.self) {
+            try type.make(parameters, .validation(pipelineName: "test"))
+        }
     }
 
     private func whereError(_ expression: String) throws -> String? {
@@ -37,7 +39,8 @@ import Testing
 
     @Test(arguments: [
         (".status == 200", true), (".status == 200.0", true), (".status == 2e2", true), (".status == 2.00E+2", true),
-        (".status == \"200\"", false), (".status != \"200\"", true), (".status != 200", false), (".status == 201", false),
+        (".status == \"200\"", false), (".status != \"200\"", true), (".status != 200", false),
+        (".status == 201", false),
         (".status < 201", true), (".status < 200", false), (".status <= 200", true), (".status > 199.99", true),
         (".status >= 200", true), (".status >= 200.001", false), (".status > 200", false),
         (".price == 1.5", true), (".price == 1.50", true), (".price == 15e-1", true), (".price < 1.5", false),
@@ -49,7 +52,8 @@ import Testing
         (".name > \"Alice\"", true), (".name >= \"alice\"", true), (".name <= \"alic\"", false),
         (".name > \"alic\"", true), (".empty == \"\"", true), (".empty < \"a\"", true),
         (".name < 5", false), (".name > 5", false), (".name == 5", false), (".name != 5", true),
-        (".ok == true", true), (".ok != false", true), (".ok == 1", false), (".ok < true", false), (".ok <= true", false),
+        (".ok == true", true), (".ok != false", true), (".ok == 1", false), (".ok < true", false),
+        (".ok <= true", false),
         (".ok >= true", false), (".none == null", true), (".none != null", false), (".none <= null", false),
         (".none == false", false), (".none == 0", false), (".none == \"\"", false),
         ("200 == .status", true), ("1 < 2", true), ("\"b\" > \"a\"", true), ("true == true", true),
@@ -72,7 +76,8 @@ import Testing
         (".user.roles[0] == \"admin\"", true), (".tags[0] == \"a\"", true), (".tags[1] == \"b\"", true),
         (".tags[-1] == \"b\"", true), (".tags[-2] == \"a\"", true), (".tags[ 0 ] == \"a\"", true),
         (".obj.k[1].z == 2", true), (".obj[\"k\"][1][\"z\"] == 2", true), (".dup == 2", true),
-        (".obj.k[1] == .same", true), (".user == .user", true), (".tags == .tags", true), (".tags == .user.roles", false),
+        (".obj.k[1] == .same", true), (".user == .user", true), (".tags == .tags", true),
+        (".tags == .user.roles", false),
         (".same == .obj", false), (".obj.k[1] != .same", false),
     ])
     func nestedPaths(expression: String, expected: Bool) throws {
@@ -92,7 +97,8 @@ import Testing
 
     @Test(arguments: [
         (".name in [\"bob\", \"alice\"]", true), (".name in [\"bob\"]", false), (".status in [404, 500]", false),
-        (".status in [200.0]", true), (".status in [\"200\"]", false), (".none in [null]", true), (".name in []", false),
+        (".status in [200.0]", true), (".status in [\"200\"]", false), (".none in [null]", true),
+        (".name in []", false),
         (".ok in [false, true]", true), (".price in [1.5, 2]", true),
         ("exists(.none)", true), ("exists(.missing)", false), ("exists(.user[\"first name\"])", true),
         ("exists(.)", true), ("exists(.tags[1])", true), ("exists(.tags[2])", false), ("exists( .user.id )", true),
@@ -147,7 +153,8 @@ import Testing
 
     @Test func dropDropsMatchingRecords() throws {
         let type = try #require(ProcessorRegistry.type(named: "jsonFilter"))
-        let processor = try type.make(["where": ".path == \"/health\"", "action": "drop"], .validation(pipelineName: "test"))
+        let processor = try type.make(
+            ["where": ".path == \"/health\"", "action": "drop"], .validation(pipelineName: "test"))
         let texts = [#"{"path":"/health"}"#, #"{"path":"/orders"}"#, #"{"other":1}"#, "[1"]
         let results = try processor.process(texts.enumerated().map { record($0.element, id: "\($0.offset)") })
         #expect(results[0].verdict == .dropped)
@@ -156,7 +163,8 @@ import Testing
         #expect(
             results[3].verdict
                 == .processingFailed(
-                    code: "JsonFilter.InvalidJson", message: "record is not valid JSON: unexpected end of the record at byte 2"))
+                    code: "JsonFilter.InvalidJson",
+                    message: "record is not valid JSON: unexpected end of the record at byte 2"))
     }
 
     // MARK: - Parameter errors
@@ -164,12 +172,15 @@ import Testing
     @Test func parameterErrors() throws {
         let missing = try configurationError([:])
         #expect(missing?.parameter == "where")
-        #expect(missing?.message == "where is required: a predicate such as .status == \"ok\" or .level in [\"warn\", \"error\"]")
+        #expect(
+            missing?.message
+                == "where is required: a predicate such as .status == \"ok\" or .level in [\"warn\", \"error\"]")
         let action = try configurationError(["where": ".a == 1", "action": "remove"])
         #expect(action?.parameter == "action")
         #expect(
             action?.message
-                == "action must be \"keep\" (keep matching records) or \"drop\" (drop matching records); got \"remove\"")
+                == "action must be \"keep\" (keep matching records) or \"drop\" (drop matching records); got \"remove\""
+        )
         #expect(try whereError("") == "where is empty; write a predicate such as .status == \"ok\"")
         #expect(try whereError("  \n") == "where is empty; write a predicate such as .status == \"ok\"")
     }
@@ -247,7 +258,10 @@ import Testing
             #"where, column 11: expected a literal (a string, a number, true, false or null) in the list after in, found the path .b"#
         ),
         (".a in [1 2]", #"where, column 10: expected "," or "]" in the list after in, found the number 2"#),
-        (".a in [1,", #"where, column 10: expected a literal (a string, a number, true, false or null) in the list after in, found the end of the expression"#),
+        (
+            ".a in [1,",
+            #"where, column 10: expected a literal (a string, a number, true, false or null) in the list after in, found the end of the expression"#
+        ),
         (
             ".a in 1",
             #"where, column 7: expected "[" and a list of literals after in, such as in ["a", "b"], found the number 1"#

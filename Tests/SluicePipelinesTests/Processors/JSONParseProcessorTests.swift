@@ -55,7 +55,10 @@ import Testing
         let record = ProcessorRecord(
             recordID: "r", data: Array(text.utf8), approximateArrival: Timestamp(milliseconds: 0), sourceStream: "s",
             shardID: "shardId-000000000000", sequenceNumber: "1", partitionKey: "k")
-        #expect(try processor.process([record]) == [ProcessorResult(recordID: "r", verdict: .ok(data: record.data, partitionKeys: [:]))])
+        #expect(
+            try processor.process([record]) == [
+                ProcessorResult(recordID: "r", verdict: .ok(data: record.data, partitionKeys: [:]))
+            ])
     }
 
     // MARK: - Bad records
@@ -92,8 +95,12 @@ import Testing
 
     @Test func invalidUTF8IsNotJSON() {
         let prefix = Array(#"{"a":""#.utf8)
-        for bad: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0x80]] {
-            #expect(verdict(prefix + bad + Array("\"}".utf8)) == failed("record is not valid JSON: invalid UTF-8 at byte 6"))
+        for bad: [UInt8] in [
+            [0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0x80],
+        ] {
+            #expect(
+                verdict(prefix + bad + Array("\"}".utf8)) == failed("record is not valid JSON: invalid UTF-8 at byte 6")
+            )
         }
         let good = prefix + [0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80] + Array("\"}".utf8)
         #expect(verdict(good) == .ok(data: good, partitionKeys: [:]))
@@ -101,7 +108,9 @@ import Testing
 
     @Test func nestingIsBounded() {
         let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
-        #expect(verdict(deep, requireObject: false) == failed("record is not valid JSON: JSON nested deeper than 128 levels at byte 128"))
+        #expect(
+            verdict(deep, requireObject: false)
+                == failed("record is not valid JSON: JSON nested deeper than 128 levels at byte 128"))
         let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(verdict(fine, requireObject: false) == .ok(data: Array(fine.utf8), partitionKeys: [:]))
     }

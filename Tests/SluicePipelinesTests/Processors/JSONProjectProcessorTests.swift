@@ -34,7 +34,9 @@ import Testing
 
     private func configurationError(_ parameters: [String: String]) throws -> ProcessorConfigurationError? {
         let type = try #require(ProcessorRegistry.type(named: "jsonProject"))
-        return #expect(throws: ProcessorConfigurationError.self) { try type.make(parameters, .validation(pipelineName: "test")) }
+        return #expect(throws: ProcessorConfigurationError.self) {
+            try type.make(parameters, .validation(pipelineName: "test"))
+        }
     }
 
     // MARK: - keep
@@ -51,7 +53,9 @@ import Testing
             try output(["keep": "user.name, user.addr.city ,id"], input)
                 == #"{"id":1,"user":{"name":"a","addr":{"city":"x"}}}"#)
         // A whole member wins over a path inside it.
-        #expect(try output(["keep": "user.name,user"], input) == #"{"user":{"name":"a","ssn":"1","addr":{"city":"x","zip":"y"}}}"#)
+        #expect(
+            try output(["keep": "user.name,user"], input)
+                == #"{"user":{"name":"a","ssn":"1","addr":{"city":"x","zip":"y"}}}"#)
         // Missing paths are skipped; a parent with none of its kept paths is left out.
         #expect(try output(["keep": "id,user.age,z.w,nothing"], input) == #"{"id":1}"#)
         #expect(try output(["keep": "nothing"], input) == "{}")
@@ -99,7 +103,8 @@ import Testing
         #expect(
             try verdict(["rename": "a:meta.a"], #"{"a":1,"meta":"x"}"#)
                 == .processingFailed(
-                    code: "JsonProject.PathConflict", message: "cannot rename a to meta.a: .meta is a string, not an object"))
+                    code: "JsonProject.PathConflict",
+                    message: "cannot rename a to meta.a: .meta is a string, not an object"))
     }
 
     // MARK: - add
@@ -147,12 +152,14 @@ import Testing
 
     @Test func operationsRunInTheOrderKeepDropRenameAdd() throws {
         #expect(
-            try output(["keep": "a,b,c", "drop": "b", "rename": "a:b", "add": "a=9,d=$stream"], #"{"c":3,"a":1,"b":2,"x":0}"#)
+            try output(
+                ["keep": "a,b,c", "drop": "b", "rename": "a:b", "add": "a=9,d=$stream"], #"{"c":3,"a":1,"b":2,"x":0}"#)
                 == #"{"c":3,"b":1,"a":9,"d":"clicks"}"#)
     }
 
     @Test func untouchedTextIsKeptByteForByte() throws {
-        let input = "{ \"a\" : 1.50 ,\n \"b\":[ 1e3 , -0.0, 12345678901234567890123 , \"x\\\"y\\u00e9\" ],\t\"c\" : {\"d\" : 1E-7} }\n"
+        let input =
+            "{ \"a\" : 1.50 ,\n \"b\":[ 1e3 , -0.0, 12345678901234567890123 , \"x\\\"y\\u00e9\" ],\t\"c\" : {\"d\" : 1E-7} }\n"
         #expect(
             try output(["drop": "zzz"], input)
                 == "{\"a\":1.50,\"b\":[1e3,-0.0,12345678901234567890123,\"x\\\"y\\u00e9\"],\"c\":{\"d\":1E-7}}\n")
@@ -189,7 +196,8 @@ import Testing
         #expect(
             try verdict(["drop": "a"], "{\"a\":")
                 == .processingFailed(
-                    code: "JsonProject.InvalidJson", message: "record is not valid JSON: unexpected end of the record at byte 5"))
+                    code: "JsonProject.InvalidJson",
+                    message: "record is not valid JSON: unexpected end of the record at byte 5"))
     }
 
     @Test func deterministic() throws {
@@ -201,69 +209,83 @@ import Testing
         #expect(
             first[3].verdict
                 == .ok(
-                    data: Array("{\"b\":[1.0,2e0],\"x\":{\"n\":3},\"t\":\"2018-08-27T10:30:00.123Z\",\"k\":\"user-42\"}\n".utf8),
+                    data: Array(
+                        "{\"b\":[1.0,2e0],\"x\":{\"n\":3},\"t\":\"2018-08-27T10:30:00.123Z\",\"k\":\"user-42\"}\n".utf8),
                     partitionKeys: [:]))
     }
 
     // MARK: - Parameter errors
 
-    @Test(arguments: [
-        ([:], nil, "jsonProject needs at least one of keep, drop, rename, add or delimiter, such as \"keep\": \"id,user.name\""),
-        (["keep": ""], "keep", "keep is empty; write paths such as id,user.name, or leave keep out"),
-        (["drop": " "], "drop", "drop is empty; write paths such as id,user.name, or leave drop out"),
-        (["keep": "a,,b"], "keep", "keep, column 3: empty item; remove the extra comma (write paths such as id,user.name)"),
-        (["keep": "a,"], "keep", "keep, column 3: empty item; remove the extra comma (write paths such as id,user.name)"),
-        (
-            ["keep": "a..b"], "keep",
-            #"keep, column 3: expected a member name after "." (write other names as ["name"]) (write paths such as id,user.name)"#
-        ),
-        (["keep": "tags[0]"], "keep", "keep, column 1: tags[0] has an array index; jsonProject paths name object members only"),
-        (["drop": "."], "drop", "drop, column 1: \".\" is the whole record; name a member, such as .id"),
-        (["drop": "a b"], "drop", "drop, column 3: unexpected text after a (write paths such as id,user.name)"),
-        (
-            ["rename": "a"], "rename",
-            #"rename, column 2: expected ":" and the new name after a (write old:new pairs such as user_id:userId,geo.lat:latitude)"#
-        ),
-        (
-            ["rename": "a=b"], "rename",
-            #"rename, column 2: expected ":" and the new name after a (write old:new pairs such as user_id:userId,geo.lat:latitude)"#
-        ),
-        (
-            ["rename": "x:y,a:b:c"], "rename",
-            "rename, column 8: unexpected text after b (write old:new pairs such as user_id:userId,geo.lat:latitude)"
-        ),
-        (
-            ["rename": "a:"], "rename",
-            "rename, column 3: expected a member name (write old:new pairs such as user_id:userId,geo.lat:latitude)"
-        ),
-        (
-            ["add": "x"], "add",
-            #"add, column 2: expected "=" and the value after x (write name=value pairs such as env=prod,receivedAt=$arrivalTime)"#
-        ),
-        (
-            ["add": "t=$arivalTime"], "add",
-            #"add, column 3: unknown metadata name "$arivalTime" (did you mean "$arrivalTime"?); the names are "#
-                + #"$arrivalTimestamp, $arrivalTime, $stream, $shardId, $sequenceNumber, $partitionKey (quote a string "#
-                + #"that starts with $: "$arivalTime")"#
-        ),
-        (
-            ["add": "t=$now"], "add",
-            #"add, column 3: unknown metadata name "$now"; the names are $arrivalTimestamp, $arrivalTime, $stream, "#
-                + #"$shardId, $sequenceNumber, $partitionKey (quote a string that starts with $: "$now")"#
-        ),
-        (
-            ["add": #"o={"a":}"#], "add",
-            #"add, column 8: the value is not valid JSON: unexpected character '}' (a value starting with ", [ or { must be JSON)"#
-        ),
-        (
-            ["add": #"s="abc"#], "add",
-            #"add, column 7: the value is not valid JSON: unterminated string (a value starting with ", [ or { must be JSON)"#
-        ),
-        (
-            ["delimiter": #"\q"#], "delimiter",
-            #"delimiter, column 1: unknown escape "\q"; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
-        ),
-    ] as [([String: String], String?, String)])
+    @Test(
+        arguments: [
+            (
+                [:], nil,
+                "jsonProject needs at least one of keep, drop, rename, add or delimiter, such as \"keep\": \"id,user.name\""
+            ),
+            (["keep": ""], "keep", "keep is empty; write paths such as id,user.name, or leave keep out"),
+            (["drop": " "], "drop", "drop is empty; write paths such as id,user.name, or leave drop out"),
+            (
+                ["keep": "a,,b"], "keep",
+                "keep, column 3: empty item; remove the extra comma (write paths such as id,user.name)"
+            ),
+            (
+                ["keep": "a,"], "keep",
+                "keep, column 3: empty item; remove the extra comma (write paths such as id,user.name)"
+            ),
+            (
+                ["keep": "a..b"], "keep",
+                #"keep, column 3: expected a member name after "." (write other names as ["name"]) (write paths such as id,user.name)"#
+            ),
+            (
+                ["keep": "tags[0]"], "keep",
+                "keep, column 1: tags[0] has an array index; jsonProject paths name object members only"
+            ),
+            (["drop": "."], "drop", "drop, column 1: \".\" is the whole record; name a member, such as .id"),
+            (["drop": "a b"], "drop", "drop, column 3: unexpected text after a (write paths such as id,user.name)"),
+            (
+                ["rename": "a"], "rename",
+                #"rename, column 2: expected ":" and the new name after a (write old:new pairs such as user_id:userId,geo.lat:latitude)"#
+            ),
+            (
+                ["rename": "a=b"], "rename",
+                #"rename, column 2: expected ":" and the new name after a (write old:new pairs such as user_id:userId,geo.lat:latitude)"#
+            ),
+            (
+                ["rename": "x:y,a:b:c"], "rename",
+                "rename, column 8: unexpected text after b (write old:new pairs such as user_id:userId,geo.lat:latitude)"
+            ),
+            (
+                ["rename": "a:"], "rename",
+                "rename, column 3: expected a member name (write old:new pairs such as user_id:userId,geo.lat:latitude)"
+            ),
+            (
+                ["add": "x"], "add",
+                #"add, column 2: expected "=" and the value after x (write name=value pairs such as env=prod,receivedAt=$arrivalTime)"#
+            ),
+            (
+                ["add": "t=$arivalTime"], "add",
+                #"add, column 3: unknown metadata name "$arivalTime" (did you mean "$arrivalTime"?); the names are "#
+                    + #"$arrivalTimestamp, $arrivalTime, $stream, $shardId, $sequenceNumber, $partitionKey (quote a string "#
+                    + #"that starts with $: "$arivalTime")"#
+            ),
+            (
+                ["add": "t=$now"], "add",
+                #"add, column 3: unknown metadata name "$now"; the names are $arrivalTimestamp, $arrivalTime, $stream, "#
+                    + #"$shardId, $sequenceNumber, $partitionKey (quote a string that starts with $: "$now")"#
+            ),
+            (
+                ["add": #"o={"a":}"#], "add",
+                #"add, column 8: the value is not valid JSON: unexpected character '}' (a value starting with ", [ or { must be JSON)"#
+            ),
+            (
+                ["add": #"s="abc"#], "add",
+                #"add, column 7: the value is not valid JSON: unterminated string (a value starting with ", [ or { must be JSON)"#
+            ),
+            (
+                ["delimiter": #"\q"#], "delimiter",
+                #"delimiter, column 1: unknown escape "\q"; the escapes are \n, \t, \r, \\, \0 and \xHH (two hex digits), so write a backslash as \\"#
+            ),
+        ] as [([String: String], String?, String)])
     func parameterErrors(parameters: [String: String], parameter: String?, message: String) throws {
         let error = try configurationError(parameters)
         #expect(error?.parameter == parameter)

@@ -67,7 +67,8 @@ package struct AppendDelimiterProcessor: RecordProcessor {
             case UInt8(ascii: "\\"): result.append(0x5C)
             case UInt8(ascii: "0"): result.append(0x00)
             case UInt8(ascii: "x"):
-                guard index + 3 < bytes.count, let high = hexValue(bytes[index + 2]), let low = hexValue(bytes[index + 3])
+                guard index + 3 < bytes.count, let high = hexValue(bytes[index + 2]),
+                    let low = hexValue(bytes[index + 3])
                 else {
                     throw error(index, "\\x needs two hex digits, such as \\x1e")
                 }

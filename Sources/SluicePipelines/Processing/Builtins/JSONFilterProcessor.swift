@@ -55,8 +55,8 @@ package import SluiceSupport
 ///   all of it. The expression is compiled once, when the pipeline is loaded.
 ///
 /// The predicate is parsed when the pipeline is loaded; a mistake is a
-/// `ProcessorConfigurationError` naming the column and what was expected, such as
-/// `where, column 9: expected a value (a path such as .status, or a literal: a string, a
+/// `ProcessorConfigurationError` naming the column and what was expected; for `.status ==`:
+/// `where, column 11: expected a value (a path such as .status, or a literal: a string, a
 /// number, true, false or null) after "==", found the end of the expression`.
 ///
 /// Examples: `.level == "error"`, `.status >= 500 and .path != "/health"`,
@@ -309,7 +309,8 @@ extension JSONFilterProcessor {
                 } catch {
                     throw failure(
                         patternToken.offset,
-                        "invalid regular expression \(text(patternToken)) (matches takes NSRegularExpression's ICU syntax)")
+                        "invalid regular expression \(text(patternToken)) (matches takes NSRegularExpression's ICU syntax)"
+                    )
                 }
                 try expect(.close, "\")\" to close matches(")
                 return .matches(path, regex)
@@ -360,7 +361,8 @@ extension JSONFilterProcessor {
                 if case .path(let path) = leftToken.kind {
                     hint = "; to test presence write exists(\(path.text)), to test a boolean \(path.text) == true"
                 }
-                throw expected("a comparison (==, !=, <, <=, >, >=) or in after \(describe(leftToken))", token, hint: hint)
+                throw expected(
+                    "a comparison (==, !=, <, <=, >, >=) or in after \(describe(leftToken))", token, hint: hint)
             }
         }
 
@@ -372,7 +374,8 @@ extension JSONFilterProcessor {
             }
         }
 
-        private mutating func pathArgument(of function: String) throws(ProcessorConfigurationError) -> JSONDocument.Path {
+        private mutating func pathArgument(of function: String) throws(ProcessorConfigurationError) -> JSONDocument.Path
+        {
             let token = try next()
             guard case .path(let path) = token.kind else {
                 throw expected("a path such as .user.id in \(function)(", token)
@@ -493,12 +496,15 @@ extension JSONFilterProcessor {
                 case "false": return Token(kind: .literal(.bool(false)), offset: start, end: index)
                 case "null": return Token(kind: .literal(.null), offset: start, end: index)
                 case _ where Self.keywords.contains(word): return Token(kind: .keyword(word), offset: start, end: index)
-                case _ where Self.keywords.contains(word.lowercased()) || ["true", "false", "null"].contains(word.lowercased()):
+                case _
+                where Self.keywords.contains(word.lowercased())
+                    || ["true", "false", "null"].contains(word.lowercased()):
                     throw failure(start, "unknown word \"\(word)\"; keywords are lowercase: \(word.lowercased())")
                 default:
                     throw failure(
                         start,
-                        "unknown word \"\(word)\"; paths start with a dot (.\(word)) and strings are quoted (\"\(word)\")")
+                        "unknown word \"\(word)\"; paths start with a dot (.\(word)) and strings are quoted (\"\(word)\")"
+                    )
                 }
             case UInt8(ascii: "'"):
                 throw failure(start, "unexpected character \"'\"; strings use double quotes: \"text\"")

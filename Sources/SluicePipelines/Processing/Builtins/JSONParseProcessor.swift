@@ -52,7 +52,8 @@ package struct JSONParseProcessor: RecordProcessor {
         do {
             value = try JSONDocument.parse(data)
         } catch {
-            let reason = data.allSatisfy(JSONDocument.isWhitespace) ? "the record is empty" : JSONDocument.describe(error)
+            let reason =
+                data.allSatisfy(JSONDocument.isWhitespace) ? "the record is empty" : JSONDocument.describe(error)
             return .processingFailed(code: Self.failureCode, message: "record is not valid JSON: \(reason)")
         }
         if let offset = Self.firstInvalidUTF8(data) {
