@@ -81,6 +81,10 @@ import Testing
         walk(schema, at: "")
         #expect(found == PipelineKeys.byPointer.mapValues { $0.sorted() })
         #expect((schema["required"] as? [String])?.sorted() == ["destination", "name", "source"])
+        // The processor types the schema offers are the registry's.
+        let processors = (schema["properties"] as? [String: Any])?["processors"] as? [String: Any]
+        let type = ((processors?["items"] as? [String: Any])?["properties"] as? [String: Any])?["type"] as? [String: Any]
+        #expect((type?["enum"] as? [String])?.sorted() == ProcessorRegistry.names.sorted())
     }
 
     // MARK: - Directories
