@@ -139,7 +139,8 @@ enum HelpText {
 
         Options:
           --type TYPES        Only these error-output types, comma-separated: processing-failed,
-                              delivery-failed, partitioning-failed, activePartitionExceeded.
+                              delivery-failed, partitioning-failed, decompression-failed,
+                              activePartitionExceeded.
           --since T           Only records that arrived at or after T (ISO 8601 or epoch seconds).
           --until T           Only records that arrived before T.
           --dry-run           Count what would be replayed; publish and record nothing.

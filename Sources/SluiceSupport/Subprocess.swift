@@ -261,7 +261,8 @@ package final class Subprocess {
             let result = addChangeDirectory(&actions, directory)
             guard result == 0 else {
                 closeAll()
-                throw .spawnFailed(SystemError(call: "posix_spawn_file_actions_addchdir_np", errno: result, path: directory))
+                throw .spawnFailed(
+                    SystemError(call: "posix_spawn_file_actions_addchdir_np", errno: result, path: directory))
             }
         }
 
@@ -297,7 +298,8 @@ package final class Subprocess {
         _ = Glibc.close(output.write)
         _ = Glibc.close(error.write)
         return Subprocess(
-            processID: processID, configuration: configuration, input: input.write, output: output.read, error: error.read)
+            processID: processID, configuration: configuration, input: input.write, output: output.read,
+            error: error.read)
     }
 
     /// The environment the child inherits: the parent's.
@@ -323,9 +325,10 @@ package final class Subprocess {
         return createPipe(ends, flags)
     }
 
-    private typealias AddChangeDirectory = @convention(c) (
-        UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?
-    ) -> Int32
+    private typealias AddChangeDirectory =
+        @convention(c) (
+            UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?
+        ) -> Int32
 
     /// `posix_spawn_file_actions_addchdir_np`, looked up at run time: glibc declares it only under
     /// `_GNU_SOURCE`, which the Glibc module is not built with. `ENOSYS` before glibc 2.29.
@@ -362,9 +365,14 @@ package final class Subprocess {
             let code = errno
             if written < 0 && code == EINTR { continue }
             if written < 0 && code == EPIPE { throw .inputClosed(written: offset) }
-            if written < 0 && code != EAGAIN { throw .system(SystemError(call: "write", errno: code, path: "<child stdin>")) }
-            if output.count > configuration.maximumOutputBytes { throw .outputTooLarge(limit: configuration.maximumOutputBytes) }
-            try pump(input: true, output: true, deadline: deadline, waitingFor: "the process to read its standard input")
+            if written < 0 && code != EAGAIN {
+                throw .system(SystemError(call: "write", errno: code, path: "<child stdin>"))
+            }
+            if output.count > configuration.maximumOutputBytes {
+                throw .outputTooLarge(limit: configuration.maximumOutputBytes)
+            }
+            try pump(
+                input: true, output: true, deadline: deadline, waitingFor: "the process to read its standard input")
         }
     }
 
@@ -424,7 +432,8 @@ package final class Subprocess {
     /// - Throws: `.timedOut` (what was read so far is kept), `.system`.
     package func drainStandardError(deadline: Deadline) throws(Failure) {
         while errorDescriptor >= 0 {
-            try pump(input: false, output: false, deadline: deadline, waitingFor: "the process's standard error to close")
+            try pump(
+                input: false, output: false, deadline: deadline, waitingFor: "the process's standard error to close")
         }
     }
 
@@ -523,7 +532,8 @@ package final class Subprocess {
 
     /// Waits with `poll` until standard input is writable (if `input`), standard output (if
     /// `output`) or standard error is readable, then reads what is available.
-    private func pump(input: Bool, output wantOutput: Bool, deadline: Deadline, waitingFor what: String) throws(Failure) {
+    private func pump(input: Bool, output wantOutput: Bool, deadline: Deadline, waitingFor what: String) throws(Failure)
+    {
         var descriptors: [pollfd] = []
         if input && inputDescriptor >= 0 {
             descriptors.append(pollfd(fd: inputDescriptor, events: Int16(POLLOUT), revents: 0))
@@ -536,7 +546,9 @@ package final class Subprocess {
         }
         guard !descriptors.isEmpty else { return }
         if deadline.hasPassed { throw .timedOut(waitingFor: what) }
-        let ready = descriptors.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), deadline.pollTimeout) }
+        let ready = descriptors.withUnsafeMutableBufferPointer {
+            poll($0.baseAddress, nfds_t($0.count), deadline.pollTimeout)
+        }
         if ready < 0 {
             let code = errno
             if code == EINTR { return }

@@ -50,6 +50,8 @@ struct PipelineBenchmark {
         var zlibSeconds: Double
         var zlibCompressedBytes: Int
         var zlibMembers: Int
+        /// Sum of the lines' digests (`prepare(lineDigest: true)`), else 0.
+        var lineDigest: UInt64 = 0
     }
 
     func run() throws -> BenchmarkResult {
@@ -69,19 +71,7 @@ struct PipelineBenchmark {
         // The service: one pipeline over stream `clickstream`.
         let clock = partitions.map { SteppingClock(partitions: $0, totalRecords: prepared.records) }
         let definition = try makeDefinition()
-        var storeConfiguration = StreamStoreConfiguration(dataDirectory: directory + "/data")
-        storeConfiguration.creationDelayMilliseconds = 0
-        storeConfiguration.durability = .always
-        if let clock { storeConfiguration.clock = clock }
-        var serverConfiguration = HTTPServerConfiguration()
-        serverConfiguration.port = 0
-        serverConfiguration.workers = max(64, connections)
-        var pipelineConfiguration = PipelineServiceConfiguration(definitions: [definition], archiveRoot: directory + "/archive")
-        pipelineConfiguration.adminPort = 0
-        let logger = Logger(label: "sluice-bench", level: .warning, sink: StderrLogSink())
-        let service = try SluiceService(
-            store: storeConfiguration, server: serverConfiguration, pipelines: pipelineConfiguration, logger: logger)
-        service.start()
+        let service = try startService(directory: directory, definition: definition, clock: clock)
         var serviceRunning = true
         defer { if serviceRunning { service.shutdown(graceMilliseconds: 5000) } }
         guard let manager = service.pipelines, let runner = manager.runner(named: Self.pipelineName) else {
@@ -176,9 +166,31 @@ struct PipelineBenchmark {
             latenciesMilliseconds: load.latencies, extra: extra)
     }
 
+    /// An in-process service (store under `directory/data`, archive under `directory/archive`,
+    /// HTTP and admin on ephemeral ports) running `definition`, started.
+    func startService(directory: String, definition: PipelineDefinition, clock: SteppingClock?) throws -> SluiceService {
+        var storeConfiguration = StreamStoreConfiguration(dataDirectory: directory + "/data")
+        storeConfiguration.creationDelayMilliseconds = 0
+        storeConfiguration.durability = .always
+        if let clock { storeConfiguration.clock = clock }
+        var serverConfiguration = HTTPServerConfiguration()
+        serverConfiguration.port = 0
+        serverConfiguration.workers = max(64, connections)
+        var pipelineConfiguration = PipelineServiceConfiguration(definitions: [definition], archiveRoot: directory + "/archive")
+        pipelineConfiguration.adminPort = 0
+        let logger = Logger(label: "sluice-bench", level: .warning, sink: StderrLogSink())
+        let service = try SluiceService(
+            store: storeConfiguration, server: serverConfiguration, pipelines: pipelineConfiguration, logger: logger)
+        service.start()
+        return service
+    }
+
     // MARK: - Preparation
 
-    private func prepare(requestsPath: String) throws -> Prepared {
+    /// The data (generated or `--input`), the zlib baseline unless `baseline` is false, and the
+    /// requests file. With `lineDigest`, also the order-independent digest of the lines (see
+    /// `ArchiveCheck.lineDigest`).
+    func prepare(requestsPath: String, baseline runBaseline: Bool = true, lineDigest: Bool = false) throws -> Prepared {
         let data: ClickstreamData
         if let input {
             progress("reading \(input)")
@@ -187,13 +199,23 @@ struct PipelineBenchmark {
             progress("generating \(megabytes) MB of clickstream lines")
             data = ClickstreamData.generate(megabytes: megabytes)
         }
-        progress("zlib level 6 baseline, one thread")
-        let baseline = zlibBaseline(data)
+        var baseline = (seconds: 0.0, compressed: 0, members: 0)
+        if runBaseline {
+            progress("zlib level 6 baseline, one thread")
+            baseline = zlibBaseline(data)
+        }
         progress("encoding PutRecords requests")
         let requests = try encodeRequests(data, path: requestsPath)
+        var digest: UInt64 = 0
+        if lineDigest {
+            data.bytes.withUnsafeBytes { all in
+                for line in 0..<data.count { digest &+= LineDigest.of(UnsafeRawBufferPointer(rebasing: all[data.range(of: line)])) }
+            }
+        }
         return Prepared(
             requests: requests, records: data.count, payloadBytes: data.bytes.count, source: data.source,
-            zlibSeconds: baseline.seconds, zlibCompressedBytes: baseline.compressed, zlibMembers: baseline.members)
+            zlibSeconds: baseline.seconds, zlibCompressedBytes: baseline.compressed, zlibMembers: baseline.members,
+            lineDigest: digest)
     }
 
     /// Single-core zlib level 6 over the same lines, one gzip member per file the pipeline would
@@ -266,7 +288,8 @@ struct PipelineBenchmark {
         return requests
     }
 
-    private func makeDefinition() throws -> PipelineDefinition {
+    /// The benchmark's pipeline; `processors` is a JSON array for the `processors` key (none when nil).
+    func makeDefinition(processors: String? = nil) throws -> PipelineDefinition {
         var destination = "\"directory\":\"clickstream\",\"compression\":\"gzip\",\"compressionLevel\":6"
         var limits = ""
         if let partitions {
@@ -274,6 +297,7 @@ struct PipelineBenchmark {
                 ",\"prefix\":\"!{timestamp:yyyy/MM/dd/HH/mm/ss}/\",\"errorOutputPrefix\":\"errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/\""
             limits = ",\"maximumOpenPartitions\":\(partitions)"
         }
+        if let processors { limits += ",\"processors\":\(processors)" }
         let json = """
             {"name":"\(Self.pipelineName)","source":{"stream":"\(Self.streamName)","createIfMissing":true,"shardCount":\(shards)},\
             "buffering":{"sizeInMBs":\(sizeInMBs),"intervalInSeconds":900},"destination":{\(destination)}\(limits)}
@@ -284,7 +308,7 @@ struct PipelineBenchmark {
         }
     }
 
-    private func checkHealth(_ status: PipelineStatus, deadline: ContinuousClock.Instant, wall: ContinuousClock, waitingFor what: String) throws {
+    func checkHealth(_ status: PipelineStatus, deadline: ContinuousClock.Instant, wall: ContinuousClock, waitingFor what: String) throws {
         if wall.now > deadline {
             throw BenchmarkError(
                 "timed out after \(timeoutSeconds) s waiting for \(what): read \(status.counters.incomingRecords), "
@@ -303,7 +327,7 @@ struct PipelineBenchmark {
     /// Sends every request once over `connections` keep-alive connections (two epoll threads),
     /// each connection waiting for its answer before taking the next request. Any answer other
     /// than HTTP 200 with `FailedRecordCount` 0 aborts the run.
-    private func sendAll(port: UInt16, requests: [Request], file: SluiceSupport.FileHandle, clock: SteppingClock?) throws -> LoadResult {
+    func sendAll(port: UInt16, requests: [Request], file: SluiceSupport.FileHandle, clock: SteppingClock?) throws -> LoadResult {
         let next = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
         let acknowledged = Atomic<Int>(0)
@@ -412,11 +436,28 @@ struct PipelineBenchmark {
         var compressedBytes = 0
         var lines = 0
         var uncompressedBytes = 0
+        /// With a line check: lines that are only "\n", and the sum of every line's digest.
+        var emptyLines = 0
+        var lineDigest: UInt64 = 0
     }
 
     /// Decompresses every file under `root` (streaming) and counts lines and bytes.
     private func verifyArchive(_ root: String, records: Int, payloadBytes: Int) throws -> ArchiveCheck {
-        var check = ArchiveCheck()
+        let check = try scanArchive(root)
+        guard check.lines == records, check.uncompressedBytes == payloadBytes else {
+            throw BenchmarkError(
+                "the archive holds \(check.lines) lines and \(check.uncompressedBytes) bytes after decompression; "
+                    + "sent \(records) records and \(payloadBytes) bytes")
+        }
+        return check
+    }
+
+    /// Decompresses every file under `root` (streaming) and counts files, lines and bytes. With
+    /// `check`, also hands every line (with its "\n"; a file's last line without one too) to
+    /// `check`, which answers a problem or nil, counts lines that are only "\n" and sums the
+    /// lines' digests.
+    func scanArchive(_ root: String, lines check: ((UnsafeRawBufferPointer) -> String?)? = nil) throws -> ArchiveCheck {
+        var result = ArchiveCheck()
         guard let walker = FileManager.default.enumerator(atPath: root) else {
             throw BenchmarkError("cannot list the archive '\(root)'")
         }
@@ -427,6 +468,20 @@ struct PipelineBenchmark {
         }
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { chunk.deallocate() }
+        var line: [UInt8] = []
+        var problem: String?
+        /// Checks the collected `line` (line `number` of the archive, from 1) and empties it.
+        func examine(_ check: (UnsafeRawBufferPointer) -> String?, path: String, number: Int) {
+            guard !line.isEmpty else { return }
+            line.withUnsafeBytes { bytes in
+                result.lineDigest &+= LineDigest.of(bytes)
+                if bytes.count == 1 && bytes[0] == 0x0A { result.emptyLines += 1 }
+                if problem == nil, let found = check(bytes) {
+                    problem = "\(path), line \(number) of the archive: \(found): \(String(decoding: bytes.prefix(400), as: UTF8.self))"
+                }
+            }
+            line.removeAll(keepingCapacity: true)
+        }
         for path in paths.sorted() {
             let handle = try FileSystem.live.open(path, .readOnly)
             defer { handle.close() }
@@ -439,24 +494,44 @@ struct PipelineBenchmark {
                 offset += Int64(got)
                 do {
                     try decoder.decompress(UnsafeRawBufferPointer(rebasing: chunk[..<got])) { piece in
-                        for byte in piece where byte == 0x0A { lines += 1 }
+                        guard let check else {
+                            for byte in piece where byte == 0x0A { lines += 1 }
+                            return
+                        }
+                        var start = 0
+                        for index in piece.indices where piece[index] == 0x0A {
+                            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[start...index]))
+                            lines += 1
+                            examine(check, path: path, number: result.lines + lines)
+                            start = index + 1
+                        }
+                        if start < piece.count { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[start...])) }
                     }
                 } catch {
                     throw BenchmarkError("\(path): \(error)")
                 }
             }
             do { try decoder.finish() } catch { throw BenchmarkError("\(path): \(error)") }
-            check.files += 1
-            check.compressedBytes += Int(offset)
-            check.lines += lines
-            check.uncompressedBytes += decoder.producedCount
+            if let check { examine(check, path: path, number: result.lines + lines + 1) }  // a last line without "\n"
+            result.files += 1
+            result.compressedBytes += Int(offset)
+            result.lines += lines
+            result.uncompressedBytes += decoder.producedCount
         }
-        guard check.lines == records, check.uncompressedBytes == payloadBytes else {
-            throw BenchmarkError(
-                "the archive holds \(check.lines) lines and \(check.uncompressedBytes) bytes after decompression; "
-                    + "sent \(records) records and \(payloadBytes) bytes")
+        if let problem { throw BenchmarkError("archive check: \(problem)") }
+        return result
+    }
+}
+
+/// FNV-1a (64 bits) of one line; the archive checks sum them, so the sum does not depend on
+/// the order of the lines (files and partitions may hold them in any order).
+enum LineDigest {
+    static func of(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         }
-        return check
+        return hash
     }
 }
 

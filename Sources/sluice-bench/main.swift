@@ -12,6 +12,9 @@ import SluiceSupport
 //
 //   swift run -c release sluice-bench pipeline-e2e [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
 //       [--size-mb 64] [--partitions 500 (then --size-mb defaults to 128)] [--timeout 600] [--dir DIR]
+//   swift run -c release sluice-bench pipeline-transform [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
+//       [--size-mb 64] [--timeout 600] [--dir DIR] [--modes none,builtin-chain,exec-persistent]
+//       [--exec-handler passthrough|example] [--plugins DIR]
 //
 // Figures depend on the machine; compare ratios from one run.
 
@@ -21,7 +24,11 @@ guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
         "usage: sluice-bench <log-append|log-read|http-put-records|http-put-record> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--connections N] [--mb N] [--data-dir DIR]\n"
             + "       sluice-bench pipeline-e2e [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--partitions 500] [--timeout 600] [--dir DIR]\n"
             + "         FILE: clickstream.jsonl of /work/shared/bench/gen_data.py (python3 gen_data.py DIR MB); without it the lines are generated in Swift\n"
-            + "         --partitions N: N one-second partitions open at once, sizeInMBs 128 (the peak-RSS scenario)")
+            + "         --partitions N: N one-second partitions open at once, sizeInMBs 128 (the peak-RSS scenario)\n"
+            + "       sluice-bench pipeline-transform [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--timeout 600] [--dir DIR]\n"
+            + "           [--modes none,builtin-chain,exec-persistent] [--exec-handler passthrough|example] [--plugins DIR]\n"
+            + "         the same data through no processors, jsonFilter+jsonProject+appendDelimiter, and a persistent exec plugin\n"
+            + "         (Pipelines/plugins/sluice_exec.py; DIR: where it is); bars: the chain costs <= 15%, exec >= 50 MB/s")
     exit(64)
 }
 
@@ -85,10 +92,32 @@ do {
             shards: option("shards", 2, in: options), sizeInMBs: option("size-mb", partitions == nil ? 64 : 128, in: options),
             partitions: partitions, timeoutSeconds: option("timeout", 600, in: options))
         print(try e2e.run().json)
+    case "pipeline-transform":
+        var modes: [TransformBenchmark.Mode] = []
+        for name in (options["modes"] ?? "none,builtin-chain,exec-persistent").split(separator: ",") {
+            guard let mode = TransformBenchmark.Mode(rawValue: String(name)) else {
+                FileHandle.standardError.write(Data("error: --modes takes none, builtin-chain and exec-persistent; got '\(name)'\n".utf8))
+                exit(64)
+            }
+            modes.append(mode)
+        }
+        guard let handler = TransformBenchmark.ExecHandler(rawValue: options["exec-handler"] ?? "passthrough") else {
+            FileHandle.standardError.write(Data("error: --exec-handler is passthrough or example\n".utf8))
+            exit(64)
+        }
+        let base = PipelineBenchmark(
+            baseDirectory: options["dir"] ?? options["data-dir"] ?? NSTemporaryDirectory(), input: options["input"],
+            megabytes: option("mb", 200, in: options), connections: option("connections", 8, in: options),
+            shards: option("shards", 2, in: options), sizeInMBs: option("size-mb", 64, in: options),
+            partitions: nil, timeoutSeconds: option("timeout", 600, in: options))
+        let transform = TransformBenchmark(
+            base: base, modes: modes, execHandler: handler,
+            pluginsDirectory: options["plugins"] ?? TransformBenchmark.defaultPluginsDirectory)
+        try transform.run { line in StandardStreams.writeOutput(Array((line + "\n").utf8)) }  // unbuffered: each run as it ends
     case "log-read":
         print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
     default:
-        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records, http-put-record or pipeline-e2e\n".utf8))
+        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records, http-put-record, pipeline-e2e or pipeline-transform\n".utf8))
         exit(64)
     }
 } catch {

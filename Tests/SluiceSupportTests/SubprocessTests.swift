@@ -1,6 +1,5 @@
 import Foundation
 import SluiceSupport
-import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct SubprocessTests {
@@ -92,7 +91,8 @@ import Testing
 
     @Test func largeOutputAndLargeStandardErrorAtOnceDoNotDeadlock() throws {
         // 4 MB on stdout and 4 MB on stderr, interleaved: neither pipe may fill up.
-        let script = "i=0; while [ $i -lt 64 ]; do head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; i=$((i+1)); done"
+        let script =
+            "i=0; while [ $i -lt 64 ]; do head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; i=$((i+1)); done"
         let process = try spawn(["/bin/sh", "-c", script], standardErrorLimit: 1000)
         let output = try process.readOutput(until: .endOfFile, deadline: .after(seconds: 30))
         #expect(output.count == 64 * 65536)

@@ -77,7 +77,9 @@ package final class Replayer {
     private let scratch: String
 
     /// The error-output types the engine writes; error files are found by these path segments.
-    package static let errorTypes = ["processing-failed", "delivery-failed", "partitioning-failed", "activePartitionExceeded"]
+    package static let errorTypes = [
+        "processing-failed", "delivery-failed", "partitioning-failed", "decompression-failed", "activePartitionExceeded",
+    ]
 
     package init(
         definition: PipelineDefinition, archiveRoot: String, stateRoot: String, fileSystem: FileSystem, clock: any TimeSource,
@@ -300,7 +302,7 @@ package final class Replayer {
                     summary.dropped += 1
                 case .failed(let code, let message):
                     try fail(
-                        document, raw: output.raw, type: code.hasPrefix("DynamicPartitioning.") ? "partitioning-failed" : "processing-failed",
+                        document, raw: output.raw, type: ErrorOutputType.of(code: code),
                         code: code, message: message)
                 case .ok(let bytes, let keys):
                     var problem: String?

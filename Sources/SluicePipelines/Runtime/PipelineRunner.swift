@@ -574,7 +574,7 @@ package final class PipelineRunner: @unchecked Sendable {
                     counters.droppedRecords += 1
                 case .failed(let code, let message):
                     // Key extraction failures are partitioning failures, as Firehose files them.
-                    let type = code.hasPrefix("DynamicPartitioning.") ? "partitioning-failed" : "processing-failed"
+                    let type = ErrorOutputType.of(code: code)
                     try routeToError(
                         record, sub: sub, raw: output.raw, shard: shard, type: type, code: code, message: message,
                         attemptsMade: attemptsMade, now: now)
@@ -1172,5 +1172,16 @@ extension String {
         var s = Substring(self)
         while let c = s.last, c == "\n" || c == " " { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// The error-output type a processor's failure code files under, as Firehose files them:
+/// key extraction and prefix failures under `partitioning-failed`, decompression failures under
+/// `decompression-failed`, everything else under `processing-failed`.
+package enum ErrorOutputType {
+    package static func of(code: String) -> String {
+        if code.hasPrefix("DynamicPartitioning.") { return "partitioning-failed" }
+        if code.hasPrefix("Decompression.") { return "decompression-failed" }
+        return "processing-failed"
     }
 }

@@ -40,7 +40,7 @@ import Synchronization
 /// with the last lines of its standard error:
 /// - `Exec.SpawnFailed`: the command cannot be started (not found, not executable).
 /// - `Lambda.FunctionError`: it exited non-zero, was killed by a signal, or (persistent) closed
-///   its output or input before answering.
+///   its output or input before answering; also a failed `read`/`write`/`waitpid` on it.
 /// - `Lambda.FunctionTimeout`: no complete answer within `timeoutInSeconds`.
 /// - `Lambda.ResponseSizeTooLarge`: the response exceeds 6 MiB. (Firehose reports this case as
 ///   `Lambda.MissingRecordId`; Sluice names the cause.)
@@ -142,7 +142,9 @@ package final class ExecProcessor: RecordProcessor {
     /// Builds the processor from a pipeline file's parameters. Starts nothing.
     ///
     /// - Throws: `ProcessorConfigurationError` naming the parameter, the rule and a valid example.
-    package convenience init(parameters: [String: String], environment: ProcessorEnvironment) throws(ProcessorConfigurationError) {
+    package convenience init(parameters: [String: String], environment: ProcessorEnvironment)
+        throws(ProcessorConfigurationError)
+    {
         try self.init(configuration: Self.configuration(parameters), environment: environment)
     }
 
@@ -170,7 +172,9 @@ package final class ExecProcessor: RecordProcessor {
 
     // MARK: - Parameters
 
-    private static func configuration(_ parameters: [String: String]) throws(ProcessorConfigurationError) -> Configuration {
+    private static func configuration(_ parameters: [String: String]) throws(ProcessorConfigurationError)
+        -> Configuration
+    {
         guard let command = parameters["command"], !command.allSatisfy(\.isWhitespace) else {
             throw ProcessorConfigurationError(
                 parameter: "command",
@@ -184,7 +188,8 @@ package final class ExecProcessor: RecordProcessor {
                 throw ProcessorConfigurationError(
                     parameter: "mode",
                     "the parameter mode is \"\(text)\"; use \"batch\" (one process per batch: event on standard input, "
-                        + "response on standard output) or \"persistent\" (one long-lived process, one JSON line per batch)")
+                        + "response on standard output) or \"persistent\" (one long-lived process, one JSON line per batch)"
+                )
             }
             mode = value
         }
@@ -203,16 +208,19 @@ package final class ExecProcessor: RecordProcessor {
             unit: "records", example: "500")
         let bytes = try integer(
             parameters, "maximumBatchBytes", default: defaultMaximumBatchBytes, range: maximumBatchBytesRange,
-            unit: "bytes (6291456 is 6 MiB, Lambda's request limit; the size counted is the event JSON with base64 data)",
+            unit:
+                "bytes (6291456 is 6 MiB, Lambda's request limit; the size counted is the event JSON with base64 data)",
             example: "1048576")
         return try Configuration(
-            command: command, mode: mode, timeoutInSeconds: timeout, maximumBatchRecords: records, maximumBatchBytes: bytes)
+            command: command, mode: mode, timeoutInSeconds: timeout, maximumBatchRecords: records,
+            maximumBatchBytes: bytes)
     }
 
     /// `123` or `0.5`: digits with at most one decimal point, no sign or exponent.
     private static func decimal(_ text: String) -> Double? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } })
+        guard (1...2).contains(parts.count),
+            parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } })
         else { return nil }
         return Double(text)
     }
@@ -222,7 +230,8 @@ package final class ExecProcessor: RecordProcessor {
         example: String
     ) throws(ProcessorConfigurationError) -> Int {
         guard let text = parameters[name] else { return value }
-        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let parsed = Int(text), range.contains(parsed)
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let parsed = Int(text),
+            range.contains(parsed)
         else {
             throw ProcessorConfigurationError(
                 parameter: name,
@@ -253,7 +262,9 @@ package final class ExecProcessor: RecordProcessor {
             if let open = quote {
                 if character == open {
                     quote = nil
-                } else if open == "\"", character == "\\", index < characters.count, "\"\\$`".contains(characters[index]) {
+                } else if open == "\"", character == "\\", index < characters.count,
+                    "\"\\$`".contains(characters[index])
+                {
                     word.append(characters[index])
                     index += 1
                 } else {
@@ -291,7 +302,8 @@ package final class ExecProcessor: RecordProcessor {
         }
         if inWord { words.append(word) }
         guard !words.isEmpty else {
-            throw ProcessorConfigurationError(parameter: "command", "the parameter command has no words; name the program to run")
+            throw ProcessorConfigurationError(
+                parameter: "command", "the parameter command has no words; name the program to run")
         }
         return words
     }
@@ -309,7 +321,9 @@ package final class ExecProcessor: RecordProcessor {
         var size = envelopeSize
         for index in batch.indices {
             let added = fragments[index].count + (index > start ? 1 : 0)
-            if index > start, index - start == configuration.maximumBatchRecords || size + added > configuration.maximumBatchBytes {
+            if index > start,
+                index - start == configuration.maximumBatchRecords || size + added > configuration.maximumBatchBytes
+            {
                 results += try invoke(batch[start..<index], fragments[start..<index], sourceStream: sourceStream)
                 start = index
                 size = envelopeSize + fragments[index].count
@@ -323,7 +337,9 @@ package final class ExecProcessor: RecordProcessor {
 
     /// One record of the event: Firehose's record with Kinesis metadata.
     private static func fragment(_ record: ProcessorRecord) -> [UInt8] {
-        var writer = JSONWriter(capacity: Base64.encodedCount(record.data.count) + 256 + record.recordID.utf8.count + record.partitionKey.utf8.count)
+        var writer = JSONWriter(
+            capacity: Base64.encodedCount(record.data.count) + 256 + record.recordID.utf8.count
+                + record.partitionKey.utf8.count)
         writer.beginObject()
         writer.key("recordId")
         writer.string(record.recordID)
@@ -396,7 +412,8 @@ package final class ExecProcessor: RecordProcessor {
                         process.terminate(grace: 0)
                         reportStandardError(process)
                         logger.log(
-                            .warning, "exec: stopped the persistent process after a failure; the next batch starts a new one",
+                            .warning,
+                            "exec: stopped the persistent process after a failure; the next batch starts a new one",
                             ["pid": "\(process.processID)", "code": error.code])
                         slot = nil
                     }
@@ -406,7 +423,10 @@ package final class ExecProcessor: RecordProcessor {
         }
         logger.log(
             .debug, "exec: invocation done",
-            ["records": "\(records.count)", "bytes": "\(event.count)", "milliseconds": "\((monotonicNanoseconds() - started) / 1_000_000)"])
+            [
+                "records": "\(records.count)", "bytes": "\(event.count)",
+                "milliseconds": "\((monotonicNanoseconds() - started) / 1_000_000)",
+            ])
         return results
     }
 
@@ -464,7 +484,9 @@ package final class ExecProcessor: RecordProcessor {
 
     /// Persistent mode: one line out, one line back, over the long-lived process (started or
     /// restarted here).
-    private func exchange(_ event: [UInt8], _ slot: inout Subprocess?) throws(ProcessorFailure) -> (response: [UInt8], processID: Int32) {
+    private func exchange(_ event: [UInt8], _ slot: inout Subprocess?) throws(ProcessorFailure) -> (
+        response: [UInt8], processID: Int32
+    ) {
         let deadline = Subprocess.Deadline.after(seconds: configuration.timeoutInSeconds)
         if let idle = slot {
             var ended: Subprocess.Termination?
@@ -489,7 +511,9 @@ package final class ExecProcessor: RecordProcessor {
         } else {
             process = try startProcess()
             slot = process
-            logger.log(.info, "exec: started the persistent process", ["pid": "\(process.processID)", "command": commandForMessages])
+            logger.log(
+                .info, "exec: started the persistent process",
+                ["pid": "\(process.processID)", "command": commandForMessages])
         }
         let response: [UInt8]
         do throws(Subprocess.Failure) {
@@ -524,7 +548,8 @@ package final class ExecProcessor: RecordProcessor {
 
     /// The `ProcessorFailure` for a failed exchange with the process.
     private func failure(
-        _ error: Subprocess.Failure, process: Subprocess, termination: Subprocess.Termination?, standardErrorTail tail: String
+        _ error: Subprocess.Failure, process: Subprocess, termination: Subprocess.Termination?,
+        standardErrorTail tail: String
     ) -> ProcessorFailure {
         let subject = "exec command '\(commandForMessages)' (pid \(process.processID))"
         let ended = termination.map { " It \($0)." } ?? ""
@@ -560,13 +585,16 @@ package final class ExecProcessor: RecordProcessor {
     // MARK: - Response
 
     /// Checks a response and turns it into verdicts.
-    private func parse(_ response: [UInt8], _ records: ArraySlice<ProcessorRecord>, processID: Int32) throws(ProcessorFailure) -> [ProcessorResult] {
+    private func parse(_ response: [UInt8], _ records: ArraySlice<ProcessorRecord>, processID: Int32)
+        throws(ProcessorFailure) -> [ProcessorResult]
+    {
         let subject = "exec command '\(commandForMessages)' (pid \(processID))"
         func malformed(_ problem: String) -> ProcessorFailure {
             ProcessorFailure(
                 code: Self.jsonProcessingCode,
                 "\(subject) answered an invalid response: \(problem). It must write "
-                    + #"{"records": [{"recordId": "…", "result": "Ok", "data": "<base64>"}, …]} with one entry per received record."#)
+                    + #"{"records": [{"recordId": "…", "result": "Ok", "data": "<base64>"}, …]} with one entry per received record."#
+            )
         }
         let root: JSONValue
         do {
@@ -575,21 +603,29 @@ package final class ExecProcessor: RecordProcessor {
             let excerpt = String(decoding: response.prefix(80), as: UTF8.self)
             throw malformed("it is not JSON (\(error)); it starts with \"\(excerpt)\"")
         }
-        guard case .object(let object) = root else { throw malformed("the response is \(root.kindDescription), not an object") }
+        guard case .object(let object) = root else {
+            throw malformed("the response is \(root.kindDescription), not an object")
+        }
         guard let recordsValue = object["records"] else { throw malformed("the member records is missing") }
-        guard case .array(let items) = recordsValue else { throw malformed("records is \(recordsValue.kindDescription), not an array") }
+        guard case .array(let items) = recordsValue else {
+            throw malformed("records is \(recordsValue.kindDescription), not an array")
+        }
         var expected = Set<String>(minimumCapacity: records.count)
         for record in records { expected.insert(record.recordID) }
         var seen = Set<String>(minimumCapacity: records.count)
         var results: [ProcessorResult] = []
         results.reserveCapacity(items.count)
         for (position, item) in items.enumerated() {
-            guard case .object(let entry) = item else { throw malformed("records[\(position)] is \(item.kindDescription), not an object") }
+            guard case .object(let entry) = item else {
+                throw malformed("records[\(position)] is \(item.kindDescription), not an object")
+            }
             guard case .string(let idText)? = entry["recordId"], let id = idText.string else {
                 throw malformed("records[\(position)] has no recordId string")
             }
             let name = "records[\(position)] (recordId \(id))"
-            guard case .string(let resultText)? = entry["result"] else { throw malformed("\(name) has no result string") }
+            guard case .string(let resultText)? = entry["result"] else {
+                throw malformed("\(name) has no result string")
+            }
             guard case .string(let dataText)? = entry["data"] else {
                 throw malformed("\(name) has no data string (every record needs recordId, result and data)")
             }
@@ -602,7 +638,8 @@ package final class ExecProcessor: RecordProcessor {
             guard seen.insert(id).inserted else {
                 throw ProcessorFailure(
                     code: Self.duplicatedRecordIDCode,
-                    "\(subject) answered record id \(id) more than once. Ensure that it returns each received record id once.")
+                    "\(subject) answered record id \(id) more than once. Ensure that it returns each received record id once."
+                )
             }
             let data: [UInt8]
             switch dataText.withBytes({ Base64.decode($0) }) {
@@ -615,9 +652,11 @@ package final class ExecProcessor: RecordProcessor {
             } else if resultText.equals("Dropped") {
                 verdict = .dropped
             } else if resultText.equals("ProcessingFailed") {
-                verdict = .processingFailed(code: Self.processingFailedStatusCode, message: Self.processingFailedStatusMessage)
+                verdict = .processingFailed(
+                    code: Self.processingFailedStatusCode, message: Self.processingFailedStatusMessage)
             } else {
-                throw malformed("\(name) has result \"\(resultText.string ?? "?")\"; use Ok, Dropped or ProcessingFailed")
+                throw malformed(
+                    "\(name) has result \"\(resultText.string ?? "?")\"; use Ok, Dropped or ProcessingFailed")
             }
             results.append(ProcessorResult(recordID: id, verdict: verdict))
         }
@@ -626,7 +665,8 @@ package final class ExecProcessor: RecordProcessor {
             throw ProcessorFailure(
                 code: Self.missingRecordIDCode,
                 "\(subject) did not return \(expected.count - seen.count) of \(expected.count) record ids (for example "
-                    + "\(example)). One or more record Ids were not returned; ensure that it returns all received record ids.")
+                    + "\(example)). One or more record Ids were not returned; ensure that it returns all received record ids."
+            )
         }
         return results
     }
@@ -636,7 +676,9 @@ package final class ExecProcessor: RecordProcessor {
         _ entry: JSONObject, name: String, _ malformed: (String) -> ProcessorFailure
     ) throws(ProcessorFailure) -> [String: String] {
         guard let metadata = entry["metadata"] else { return [:] }
-        guard case .object(let metadataObject) = metadata else { throw malformed("\(name): metadata is \(metadata.kindDescription), not an object") }
+        guard case .object(let metadataObject) = metadata else {
+            throw malformed("\(name): metadata is \(metadata.kindDescription), not an object")
+        }
         guard let keysValue = metadataObject["partitionKeys"] else { return [:] }
         guard case .object(let keys) = keysValue else {
             throw malformed("\(name): metadata.partitionKeys is \(keysValue.kindDescription), not an object")
@@ -645,7 +687,9 @@ package final class ExecProcessor: RecordProcessor {
         for member in keys.members {
             guard let key = member.name.string else { throw malformed("\(name): a partition key name is not UTF-8") }
             guard case .string(let valueText) = member.value, let value = valueText.string else {
-                throw malformed("\(name): partition key \(key) is \(member.value.kindDescription); partition key values must be strings")
+                throw malformed(
+                    "\(name): partition key \(key) is \(member.value.kindDescription); partition key values must be strings"
+                )
             }
             result[key] = value
         }
@@ -667,7 +711,8 @@ package final class ExecProcessor: RecordProcessor {
                 "exec stderr: \(captured.droppedBytes) earlier bytes dropped (at most \(Self.standardErrorLimit) bytes are "
                     + "kept per invocation)")
         }
-        var lines = String(decoding: captured.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = String(decoding: captured.bytes, as: UTF8.self).split(
+            separator: "\n", omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }
         for line in lines {
             logger.log(.warning, "exec stderr: \(line.hasSuffix("\r") ? line.dropLast() : line)")
