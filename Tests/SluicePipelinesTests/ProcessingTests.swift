@@ -249,3 +249,64 @@ struct PipelineProcessingRetryTests {
         }
     }
 }
+
+@Suite("Pipelines with exec processors")
+struct PipelineExecTests {
+    @Test(arguments: ["crash", "hang", "garbage", "oversize", "missing-id"])
+    func aBrokenPluginEndsWithItsRecordsInErrorOutputAndThePipelineKeepsRunning(behaviour: String) throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let command = "python3 '\(packageRoot)/Fixtures/plugins/faulty_plugin.py' \(behaviour)"
+            let definition = try PipelineHarness.simple(
+                interval: 60,
+                extra: #", "processors": [{"type": "exec", "parameters": {"command": "\#(command)", "timeoutInSeconds": "0.5"}}]"#, retry: 0)
+            let runner = try h.runner(definition)
+            try h.put(["a\n", "b\n"])
+            runner.step()
+            h.clock.advance(seconds: 60)
+            runner.step()
+            let documents = try h.errorDocuments()
+            #expect(documents.count == 2)
+            #expect(Set(documents.compactMap { $0["rawData"] as? String }) == ["YQo=", "Ygo="])
+            #expect(documents.allSatisfy { ($0["errorCode"] as? String)?.hasPrefix("Lambda.") == true })
+            #expect(try h.dataFiles().isEmpty)
+            // The pipeline keeps running: later records go through the same processor again.
+            try h.put(["c\n"])
+            runner.step()
+            h.clock.advance(seconds: 60)
+            runner.step()
+            #expect(try h.errorDocuments().count == 3)
+        }
+    }
+
+    /// `Pipelines/enriched-clicks.json` end to end: its Python Firehose handler through the
+    /// persistent exec processor, partitioned by the handler's keys.
+    @Test func theShippedEnrichedClicksPipelineRuns() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            let bytes = try FileSystem.live.readFile(packageRoot + "/Pipelines/enriched-clicks.json")
+            var definition = try PipelineLoader.decode(bytes, file: "Pipelines/enriched-clicks.json").get()
+            // The file's command is relative to the repository root, where `sluice serve` runs.
+            definition.processors = definition.processors.map { processor in
+                var processor = processor
+                processor.parameters["command"] = processor.parameters["command"]?.replacingOccurrences(of: "Pipelines/", with: packageRoot + "/Pipelines/")
+                return processor
+            }
+            try h.store.createStream(name: "enriched-clicks", shardCount: 1)
+            let runner = try h.runner(definition)
+            try h.put(
+                [#"{"event_type":"click","n":1}"# + "\n", #"{"event_type":"view","n":2}"# + "\n", #"{"event_type":"heartbeat"}"# + "\n", "not json\n"],
+                stream: "enriched-clicks")
+            runner.step()
+            #expect(runner.flushAll(reason: .shutdown))
+            let files = try h.archiveFiles()
+            #expect(files.keys.contains { $0.hasPrefix("enriched-clicks/event_type=click/") })
+            #expect(files.keys.contains { $0.hasPrefix("enriched-clicks/event_type=view/") })
+            let click = try #require(files.first { $0.key.hasPrefix("enriched-clicks/event_type=click/") }?.value)
+            #expect(String(decoding: click, as: UTF8.self).contains(#""enriched""#))
+            #expect(runner.status.counters.droppedRecords == 1)
+            #expect(runner.status.counters.errorRecords["processing-failed"] == 1)
+        }
+    }
+}

@@ -4,18 +4,9 @@ import SluiceSupport
 import SluiceTestSupport
 import Testing
 
-/// python3 found on PATH (the processor looks it up the same way); the suite needs it.
-private let python3: String? = {
-    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-        let path = String(directory) + "/python3"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
-}()
-
 /// `exec` against real processes: the example handler through `Pipelines/plugins/sluice_exec.py`,
 /// and `Fixtures/plugins/faulty_plugin.py` for every way a plugin can fail.
-@Suite(.timeLimit(.minutes(1)), .enabled(if: python3 != nil, "python3 is not on PATH"))
+@Suite(.timeLimit(.minutes(1)))
 struct ExecProcessorTests {
     static let faulty = "python3 '\(packageRoot)/Fixtures/plugins/faulty_plugin.py'"
     static let example =
