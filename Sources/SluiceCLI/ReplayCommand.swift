@@ -30,7 +30,8 @@ enum ReplayCommand {
         }
         for (flag, keyPath) in [("since", \ReplayOptions.since), ("until", \ReplayOptions.until)] {
             guard let text = scanned.options[flag] else { continue }
-            guard let time = UTCDate.parseISO8601(text) ?? Double(text).map({ Timestamp(milliseconds: Int64($0 * 1000)) }) else {
+            let seconds = Double(text).flatMap { $0.isFinite && $0 >= 0 && $0 <= 253_402_300_799 ? $0 : nil }
+            guard let time = UTCDate.parseISO8601(text) ?? seconds.map({ Timestamp(milliseconds: Int64($0 * 1000)) }) else {
                 throw UsageError("option '--\(flag)' must be an ISO 8601 time (2026-11-22T10:00:00Z) or epoch seconds; got '\(text)'.")
             }
             options[keyPath: keyPath] = time

@@ -1,4 +1,5 @@
 import SluicePipelines
+import Synchronization
 import SluiceStreams
 import SluiceSupport
 
@@ -10,6 +11,9 @@ import SluiceSupport
 ///   once they are published (200), or 404 for an unknown pipeline, or 503 when publication
 ///   fails or takes longer than 30 s (the records stay buffered in the stream).
 struct AdminHandler: HTTPHandler {
+    /// Pipelines with a replay running in this server.
+    private static let replaying = Mutex<Set<String>>([])
+
     let pipelines: PipelineManager
     let store: StreamStore
 
@@ -51,14 +55,22 @@ struct AdminHandler: HTTPHandler {
                 guard field.count == 2 else { continue }
                 switch field[0] {
                 case "type": options.types = Set(field[1].split(separator: ",").map(String.init))
-                case "since": options.since = Int64(field[1]).map(Timestamp.init(milliseconds:))
-                case "until": options.until = Int64(field[1]).map(Timestamp.init(milliseconds:))
+                case "since", "until":
+                    guard let milliseconds = Int64(field[1]) else {
+                        return message(400, "\(field[0]) must be epoch milliseconds; got \(field[1]).")
+                    }
+                    if field[0] == "since" { options.since = Timestamp(milliseconds: milliseconds) } else { options.until = Timestamp(milliseconds: milliseconds) }
                 case "dryRun": options.dryRun = field[1] == "true"
                 default: break
                 }
             }
         }
         let context = runner.context
+        // One replay of a pipeline at a time (a second would race for the same names).
+        guard Self.replaying.withLock({ $0.insert(name).inserted }) else {
+            return message(409, "A replay of \(name) is already running; wait for it to finish.")
+        }
+        defer { _ = Self.replaying.withLock { $0.remove(name) } }
         do {
             let replayer = try Replayer(
                 definition: runner.definition, archiveRoot: context.archiveRoot, stateRoot: context.stateRoot,

@@ -512,6 +512,13 @@ package final class Subprocess {
         _ = Glibc.kill(processID, SIGKILL)
     }
 
+    /// Sends SIGKILL to what is left of the child's process group (with `newProcessGroup`), also
+    /// after the child itself was reaped: a plugin's background children must not outlive the
+    /// invocation. A group id is not reused while any member is alive.
+    package func killProcessGroup() {
+        if configuration.newProcessGroup { _ = Glibc.kill(-processID, SIGKILL) }
+    }
+
     /// Ends the child: closes its input, gives it `grace` seconds to exit, then kills it and
     /// reaps it (waiting at most 5 more seconds); closes every pipe.
     ///

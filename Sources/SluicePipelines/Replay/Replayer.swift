@@ -123,16 +123,37 @@ package final class Replayer {
         var sequenceNumber: String
     }
 
-    /// Error files under the pipeline's directory, relative to the archive root, sorted.
+    /// A pattern for paths (relative to the pipeline's directory) that the error prefix can
+    /// produce followed by a file name, capturing the error-output type: literal text as written,
+    /// timestamps as any text, random strings as 11 characters of `[a-z0-9]`.
+    private lazy var errorPathPattern: NSRegularExpression? = {
+        var pattern = "^"
+        for segment in definition.destination.errorOutputPrefix.segments {
+            switch segment {
+            case .literal(let bytes): pattern += NSRegularExpression.escapedPattern(for: String(decoding: bytes, as: UTF8.self))
+            case .timestamp: pattern += ".*?"
+            case .randomString: pattern += "[a-z0-9]{11}"
+            case .errorOutputType: pattern += "(" + Self.errorTypes.map(NSRegularExpression.escapedPattern(for:)).joined(separator: "|") + ")"
+            case .partitionKey: pattern += "[^/]+"  // not allowed in error prefixes; kept total
+            }
+        }
+        return try? NSRegularExpression(pattern: pattern + "[^/]+$")
+    }()
+
+    /// Error files under the pipeline's directory, relative to the archive root, sorted: files
+    /// whose path matches the error prefix (so a data folder whose name merely contains an
+    /// error-output type is not taken for error output).
     func errorFiles(types: Set<String>?) -> [(path: String, type: String)] {
         let root = archiveRoot + "/" + definition.destination.directory
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        guard let enumerator = FileManager.default.enumerator(atPath: root), let matcher = errorPathPattern else { return [] }
         var found: [(String, String)] = []
         while let relative = enumerator.nextObject() as? String {
-            let components = relative.split(separator: "/").map(String.init)
-            guard let name = components.last, !name.hasPrefix(".") else { continue }
-            // The error-output type appears as (part of) a folder of the evaluated error prefix.
-            guard let type = Self.errorTypes.first(where: { type in components.dropLast().contains { $0.contains(type) } }) else { continue }
+            guard let name = relative.split(separator: "/").last, !name.hasPrefix(".") else { continue }
+            let range = NSRange(relative.startIndex..., in: relative)
+            guard let match = matcher.firstMatch(in: relative, range: range), match.numberOfRanges > 1,
+                let typeRange = Range(match.range(at: 1), in: relative)
+            else { continue }
+            let type = String(relative[typeRange])
             if let types, !types.contains(type) { continue }
             let path = root + "/" + relative
             if fileSystem.isDirectory(path) { continue }
@@ -169,41 +190,61 @@ package final class Replayer {
                 if case .number(let value)? = object[name] { return value.string.flatMap { Int64($0) } }
                 return nil
             }
+            // Bounded: a hostile document must not overflow a later `+ 1` or a calendar computation.
+            let arrival = min(max(number("arrivalTimestamp") ?? 0, 0), Self.latestTimestamp)
+            let attempts = Int(min(max(number("attemptsMade") ?? 1, 0), 1_000_000))
             documents.append(
                 Document(
-                    line: line, type: type, rawData: rawBytes, arrival: Timestamp(milliseconds: number("arrivalTimestamp") ?? 0),
-                    attemptsMade: Int(number("attemptsMade") ?? 1), stream: text("sourceStream") ?? definition.streamName,
+                    line: line, type: type, rawData: rawBytes, arrival: Timestamp(milliseconds: arrival),
+                    attemptsMade: attempts, stream: text("sourceStream") ?? definition.streamName,
                     shardID: text("shardId") ?? "shardId-000000000000", sequenceNumber: text("sequenceNumber") ?? "0"))
         }
         return documents
     }
 
+    /// 9999-12-31T23:59:59.999Z.
+    static let latestTimestamp: Int64 = 253_402_300_799_999
+
     // MARK: - Ledger
 
-    /// Lines of each error file already replayed.
-    func loadLedger() throws(ReplayError) -> [String: Set<Int>] {
-        guard fileSystem.exists(ledgerPath) else { return [:] }
+    /// What the ledger says: lines of each error file replayed (`done`), and selections that were
+    /// started but not finished (`intents`), which a rerun completes first, exactly as selected.
+    struct Ledger {
+        var done: [String: Set<Int>] = [:]
+        var intents: [String: [Int]] = [:]
+    }
+
+    func loadLedger() throws(ReplayError) -> Ledger {
+        var ledger = Ledger()
+        guard fileSystem.exists(ledgerPath) else { return ledger }
         let bytes: [UInt8]
         do { bytes = try fileSystem.readFile(ledgerPath) } catch {
             throw ReplayError("Cannot read the replay ledger \(ledgerPath): \(error)")
         }
-        var ledger: [String: Set<Int>] = [:]
         for slice in bytes.split(separator: 0x0A) {
             // A torn last line (a kill mid-append) is ignored: that file is replayed again, and
             // its outputs are found already published.
             guard case .object(let object)? = try? JSONParser.parse(Array(slice)), case .string(let file)? = object["file"],
                 let name = file.string, case .array(let lines)? = object["lines"]
             else { continue }
+            var numbers: [Int] = []
             for value in lines {
-                if case .number(let number) = value, let line = number.string.flatMap({ Int($0) }) { ledger[name, default: []].insert(line) }
+                if case .number(let number) = value, let line = number.string.flatMap({ Int($0) }) { numbers.append(line) }
+            }
+            if case .string(let state)? = object["state"], state.string == "intent" {
+                ledger.intents[name] = numbers
+            } else {
+                ledger.done[name, default: []].formUnion(numbers)
+                ledger.intents[name] = nil
             }
         }
         return ledger
     }
 
-    private func appendLedger(file: String, lines: [Int]) throws(ReplayError) {
+    private func appendLedger(file: String, lines: [Int], intent: Bool) throws(ReplayError) {
         var w = JSONWriter()
         w.beginObject()
+        w.key("state"); w.string(intent ? "intent" : "done")
         w.key("file"); w.string(file)
         w.key("lines"); w.beginArray(); for line in lines { w.number(line) }; w.endArray()
         w.key("at"); w.number(clock.now().milliseconds)
@@ -226,13 +267,26 @@ package final class Replayer {
         var summary = ReplaySummary()
         let ledger = try loadLedger()
         let files = errorFiles(types: options.types)
-        var loaded: [(path: String, documents: [Document])] = []
-        for file in files { loaded.append((file.path, try documents(of: file.path, type: file.type))) }
-        let total = loaded.reduce(0) { $0 + $1.documents.count }
+        // Counted first for the progress bar; each file is then read again and handled alone, so
+        // memory holds one error file at a time.
+        var total = 0
+        for file in files { total += try documents(of: file.path, type: file.type).count }
         var done = 0
-        for (index, file) in loaded.enumerated() {
+        for (index, entry) in files.enumerated() {
+            let file = (path: entry.path, documents: try documents(of: entry.path, type: entry.type))
             summary.filesRead += 1
-            let already = ledger[file.path] ?? []
+            var already = ledger.done[file.path] ?? []
+            if let intent = ledger.intents[file.path], !options.dryRun {
+                // A replay that stopped after choosing these lines: finish exactly them first, so
+                // the names (which depend on the selection) come out the same.
+                let unfinished = Set(intent).subtracting(already)
+                let chosen = file.documents.filter { unfinished.contains($0.line) }
+                if !chosen.isEmpty {
+                    try replay(chosen, from: file.path, options: options, summary: &summary)
+                }
+                try appendLedger(file: file.path, lines: intent, intent: false)
+                already.formUnion(intent)
+            }
             var selected: [Document] = []
             for document in file.documents {
                 if already.contains(document.line) {
@@ -246,11 +300,12 @@ package final class Replayer {
                 }
             }
             if !selected.isEmpty {
+                if !options.dryRun { try appendLedger(file: file.path, lines: selected.map(\.line), intent: true) }
                 try replay(selected, from: file.path, options: options, summary: &summary)
-                if !options.dryRun { try appendLedger(file: file.path, lines: selected.map(\.line)) }
+                if !options.dryRun { try appendLedger(file: file.path, lines: selected.map(\.line), intent: false) }
             }
             done += file.documents.count
-            progress(ReplayProgress(recordsDone: done, recordsTotal: total, filesDone: index + 1, filesTotal: loaded.count))
+            progress(ReplayProgress(recordsDone: done, recordsTotal: total, filesDone: index + 1, filesTotal: files.count))
         }
         return summary
     }
@@ -335,9 +390,11 @@ package final class Replayer {
             }
         }
         if options.dryRun { return }
+        // Names depend on the error file, the selected lines and the partition.
+        let selection = file + "\u{0}" + documents.map { String($0.line) }.joined(separator: ",")
         for partition in data.keys.sorted() {
             let entry = data[partition]!
-            let id = Self.identity(definition.name, "replay", file, partition)
+            let id = Self.identity(definition.name, "replay", selection, partition)
             let prefix: String
             do {
                 prefix = try definition.destination.prefix.render(
@@ -350,7 +407,7 @@ package final class Replayer {
         }
         for key in errors.keys.sorted() {
             let entry = errors[key]!
-            let id = Self.identity(definition.name, "replay-failed", file, key)
+            let id = Self.identity(definition.name, "replay-failed", selection, key)
             let prefix: String
             do {
                 prefix = try definition.destination.errorOutputPrefix.render(
@@ -375,8 +432,14 @@ package final class Replayer {
 
     /// Compresses as the pipeline does and publishes; an existing name is left alone.
     private func publish(_ bytes: [UInt8], object: String) throws(ReplayError) {
-        if fileSystem.exists(publisher.path(of: object)) { return }
-        let path = scratch + "/" + String(object.split(separator: "/").last ?? "file")
+        if fileSystem.exists(publisher.path(of: object)) {
+            // Published by a run that stopped before its ledger line: make its entry durable.
+            do { try fileSystem.synchronizeDirectory(containing: publisher.path(of: object)) } catch {
+                throw ReplayError("Cannot sync the directory of \(object): \(error)")
+            }
+            return
+        }
+        let path = scratch + "/" + String(object.split(separator: "/").last ?? "file") + ".\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         do {
             try fileSystem.createDirectory(scratch)
             let handle = try fileSystem.open(path, .truncateCreate)

@@ -67,7 +67,9 @@ package final class PipelineRunner: @unchecked Sendable {
     private var lastRouting: [Int: String] = [:]
     private var readRotation = 0
     /// A batch whose processing failed and waits to be tried again (reading stops meanwhile).
-    private var processingRetry: (firstFailure: Timestamp, attempts: Int, nextAttempt: Timestamp)?
+    /// Per shard: a batch whose processing failed and waits to be tried again (that shard's
+    /// reading waits meanwhile; other shards go on).
+    private var processingRetries: [Int: (firstFailure: Timestamp, attempts: Int, nextAttempt: Timestamp)] = [:]
     private var persistedCheckpoint: Checkpoint?
     private var stagingCounter = 0
     private var lastShardRefresh = Timestamp(milliseconds: 0)
@@ -308,7 +310,11 @@ package final class PipelineRunner: @unchecked Sendable {
         guard count == item.batch.recordCount else {
             throw PipelineRuntimeError(
                 "Pipeline \(definition.name): rebuilding batch \(item.batch.id) found \(count) records; the journal says \(item.batch.recordCount). "
-                    + "The stream no longer holds the batch (were its records trimmed by retention while the pipeline was not running?).")
+                    + (item.batch.configHash == definition.configHash
+                        ? "The stream no longer holds the batch (were its records trimmed by retention while the pipeline was not running?), "
+                            + "or a processor answered differently this time."
+                        : "The pipeline file changed since the batch was sealed (its processors no longer produce the same records); "
+                            + "restore the file, let the batch publish, then change it."))
         }
         item.batch.stagingSize = (try? fs.fileSize(path)) ?? item.batch.stagingSize
     }
@@ -331,16 +337,17 @@ package final class PipelineRunner: @unchecked Sendable {
                 } catch {
                     throw PipelineRuntimeError("Pipeline \(definition.name): cannot read \(ShardID.format(span.shard)) to rebuild batch \(batch.id): \(error.message)")
                 }
-                for record in read.records {
+                // The records of this read inside the span, through the processors in one batch.
+                let inside = read.records.filter { $0.sequenceNumber.position >= span.first && $0.sequenceNumber.position <= span.last }
+                let results = (try? self.outputs(of: inside, shard: span.shard)) ?? inside.map { _ in [] }
+                for (index, record) in inside.enumerated() {
                     let at = record.sequenceNumber.position
-                    if at > span.last { break reading }
-                    if at < span.first { continue }
-                    let outputs = (try? self.outputs(of: [record], shard: span.shard)) ?? [[]]
-                    for (sub, output) in outputs[0].enumerated() where span.contains(at, sub: sub) {
+                    for (sub, output) in results[index].enumerated() where span.contains(at, sub: sub) {
                         try body(record, span.shard, output)
                     }
                 }
                 if read.records.isEmpty || read.reachedShardEnd { break }
+                if let last = read.records.last, last.sequenceNumber.position >= span.last { break reading }
                 position = read.next
             }
         }
@@ -392,7 +399,7 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             try sealDue(now: now, forced: flushRequest != nil ? .onDemand : nil)
             try persistCheckpoint()
-            if problem != nil && processingRetry == nil && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
+            if problem != nil && processingRetries.isEmpty && pending.allSatisfy({ $0.firstFailure == nil }) { problem = nil }
         } catch {
             fail("\(error)", now: now)
         }
@@ -453,7 +460,7 @@ package final class PipelineRunner: @unchecked Sendable {
         close()
         lastRouting = [:]
         partitionCache = nil
-        processingRetry = nil
+        processingRetries = [:]
         started = false
     }
 
@@ -463,7 +470,7 @@ package final class PipelineRunner: @unchecked Sendable {
         for buffer in dataBuffers.values { consider(policy.deadline(of: buffer.state)) }
         for buffer in errorBuffers.values { consider(policy.deadline(of: buffer.state)) }
         for item in pending { consider(item.nextAttempt) }
-        if let retry = processingRetry { consider(retry.nextAttempt) }
+        for retry in processingRetries.values { consider(retry.nextAttempt) }
         if !started { consider(context.clock.now().adding(milliseconds: 1000)) }
         return deadline
     }
@@ -472,7 +479,6 @@ package final class PipelineRunner: @unchecked Sendable {
 
     private func readAvailable(now: Timestamp) throws(PipelineRuntimeError) -> Bool {
         var progressed = false
-        if let retry = processingRetry, now < retry.nextAttempt { return false }
         var budget = context.readBatchRecords
         // Start at a different shard each step, so one busy shard cannot starve the others.
         var order = cursors.keys.sorted()
@@ -484,6 +490,7 @@ package final class PipelineRunner: @unchecked Sendable {
             guard let cursor = cursors[shard], !cursor.finished else { continue }
             // Children wait until every parent is read to its end, so each key keeps its order.
             if cursor.parents.contains(where: { cursors[$0].map { !$0.finished } ?? false }) { continue }
+            if let retry = processingRetries[shard], now < retry.nextAttempt { continue }
             while budget > 0 {
                 let read: ShardRead
                 do {
@@ -493,8 +500,10 @@ package final class PipelineRunner: @unchecked Sendable {
                     throw PipelineRuntimeError(
                         "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
                 }
-                guard try process(read.records, shard: shard, now: now) else {
-                    return progressed  // processing failed: the batch is read again when its retry is due
+                if !read.records.isEmpty {
+                    guard try process(read.records, shard: shard, now: now) else {
+                        break  // processing failed: this shard's batch is read again when its retry is due
+                    }
                 }
                 budget -= read.records.count
                 if !read.records.isEmpty { progressed = true }
@@ -537,30 +546,44 @@ package final class PipelineRunner: @unchecked Sendable {
     private func process(_ records: [StoredRecord], shard: Int, now: Timestamp) throws(PipelineRuntimeError) -> Bool {
         var results: [ProcessorChain.Outputs]
         var attemptsMade = 1
+        var batchFailed = false
+        let retry = processingRetries[shard]
         do {
             results = try outputs(of: records, shard: shard, throwingFailures: true)
-            if processingRetry != nil { problem = nil }
-            attemptsMade = (processingRetry?.attempts ?? 0) + 1
-            processingRetry = nil
+            if retry != nil && processingRetries.count == 1 { problem = nil }
+            attemptsMade = (retry?.attempts ?? 0) + 1
+            processingRetries[shard] = nil
         } catch {
-            let attempts = (processingRetry?.attempts ?? 0) + 1
-            let first = processingRetry?.firstFailure ?? now
+            let attempts = (retry?.attempts ?? 0) + 1
+            let first = retry?.firstFailure ?? now
             counters.retries += 1
             if now.milliseconds - first.milliseconds < Int64(definition.retryDurationSeconds) * 1000 {
-                processingRetry = (first, attempts, now.adding(milliseconds: RetryBackoff.delay(attempt: attempts)))
-                problem = "processing failed (attempt \(attempts)); retrying: \(error)"
-                logger.log(.warning, "processing failed; will retry", ["attempt": "\(attempts)", "error": "\(error)"])
+                processingRetries[shard] = (first, attempts, now.adding(milliseconds: RetryBackoff.delay(attempt: attempts)))
+                problem = "processing \(ShardID.format(shard)) failed (attempt \(attempts)); retrying: \(error)"
+                logger.log(.warning, "processing failed; will retry", ["shard": ShardID.format(shard), "attempt": "\(attempts)", "error": "\(error)"])
                 return false
             }
             logger.log(.error, "processing failed; the batch goes to error output", ["attempts": "\(attempts)", "error": "\(error)"])
-            processingRetry = nil
+            processingRetries[shard] = nil
             attemptsMade = attempts
+            batchFailed = true
             results = records.map { [ProcessorChain.Output(outcome: .failed(code: error.code, message: error.message), raw: $0.data)] }
         }
         for (index, record) in records.enumerated() {
             counters.incomingRecords += 1
             counters.incomingBytes += record.data.count
             let position = record.sequenceNumber.position
+            if batchFailed, !skipRuns.isEmpty, hasJournaledOutput(position, shard: shard) {
+                // Some outputs of this record were delivered before a crash; the others cannot be
+                // told apart now. The whole record goes to error output (under an output index no
+                // run uses), so nothing is lost; a replay may repeat the delivered outputs.
+                if case .failed(let code, let message) = results[index][0].outcome {
+                    try routeToError(
+                        record, sub: Self.wholeRecordSub, raw: record.data, shard: shard, type: ErrorOutputType.of(code: code), code: code,
+                        message: message + " (some outputs of this record were delivered before a restart)", attemptsMade: attemptsMade, now: now)
+                }
+                continue
+            }
             for (sub, output) in results[index].enumerated() {
                 if !skipRuns.isEmpty, isJournaled(position, sub: sub, shard: shard) {
                     lastRouting[shard] = nil  // a skipped output ends every run on its shard
@@ -602,6 +625,23 @@ package final class PipelineRunner: @unchecked Sendable {
         if value.contains("/") { return "contains \"/\", which would create another folder level" }
         if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "contains a control character" }
         if value.utf8.count > maximumPartitionValueBytes { return "is \(value.utf8.count) bytes long; at most \(maximumPartitionValueBytes) are allowed" }
+        if Replayer.errorTypes.contains(value) { return "is \"\(value)\", an error-output type, which would mix data with error output" }
+        return nil
+    }
+
+    /// Why an evaluated prefix cannot name folders on Linux (a folder name, or the last folder
+    /// name joined with the file name, over 255 bytes), or nil.
+    func folderProblem(_ prefix: String) -> String? {
+        var segments = prefix.split(separator: "/", omittingEmptySubsequences: false)
+        let last = segments.removeLast()
+        for segment in segments where segment.utf8.count > 255 {
+            return "the prefix has a folder name of \(segment.utf8.count) bytes; Linux allows 255"
+        }
+        // The file name is the pipeline's name, a version, a time, a 36-character id and the extension.
+        let fileName = definition.name.utf8.count + 64 + definition.destination.fileExtension.utf8.count
+        if last.utf8.count + fileName > 255 {
+            return "the prefix's last part and the file name make a name of \(last.utf8.count + fileName) bytes; Linux allows 255"
+        }
         return nil
     }
 
@@ -619,6 +659,16 @@ package final class PipelineRunner: @unchecked Sendable {
             if run.first < position || (run.first == position && run.firstSub <= sub) { low = middle + 1 } else { high = middle }
         }
         return low > 0 && runs[low - 1].contains(position, sub: sub)
+    }
+
+    /// An output index for a whole record that goes to error output after some of its outputs were
+    /// delivered; no split produces this many outputs.
+    static let wholeRecordSub = 1 << 30
+
+    /// Whether any output of the record at `position` is in a journaled batch.
+    private func hasJournaledOutput(_ position: ShardPosition, shard: Int) -> Bool {
+        guard let runs = skipRuns[shard] else { return false }
+        return runs.contains { ($0.first < position || ($0.first == position)) && ($0.last > position || $0.last == position) }
     }
 
     private func rebuildSkipRuns(from batches: [SealedBatch]) {
@@ -647,6 +697,12 @@ package final class PipelineRunner: @unchecked Sendable {
             try routeToError(
                 record, sub: sub, raw: raw, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
                 message: "\(error)", now: now)
+            return
+        }
+        if dataBuffers[partition] == nil, let problem = folderProblem(partition) {
+            try routeToError(
+                record, sub: sub, raw: raw, shard: shard, type: "partitioning-failed", code: "DynamicPartitioning.PrefixEvaluationFailed",
+                message: problem, now: now)
             return
         }
         let buffer: PartitionBuffer
@@ -929,8 +985,10 @@ package final class PipelineRunner: @unchecked Sendable {
         }
         let writer = try openWriter(name: diversion.staging, level: batch.compressionLevel)
         defer { writer.close() }
+        var count = 0
         do {
             try forEachMember(of: batch) { (record, shard, output) throws(SystemError) in
+                count += 1
                 try writer.append(
                     ErrorDocument.encode(
                         record: record, rawData: output.raw, streamName: definition.streamName, shard: shard, attemptsMade: diversion.attemptsMade,
@@ -943,6 +1001,12 @@ package final class PipelineRunner: @unchecked Sendable {
             throw error
         } catch {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot write error output staging: \(error)")
+        }
+        guard count == batch.recordCount else {
+            throw PipelineRuntimeError(
+                "Pipeline \(definition.name): batch \(batch.id) holds \(batch.recordCount) records but \(count) were found again in the stream"
+                    + (batch.configHash == definition.configHash ? "" : " (the pipeline file changed since it was sealed; restore it to deliver this batch)")
+                    + "; it stays in the journal and is retried.")
         }
         return Int64(writer.writtenBytes)
     }

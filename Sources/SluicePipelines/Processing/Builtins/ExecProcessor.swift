@@ -463,6 +463,7 @@ package final class ExecProcessor: RecordProcessor {
             process.closeInput()
             response = try process.readOutput(until: .endOfFile, deadline: deadline)
             termination = try process.wait(deadline: deadline)
+            process.killProcessGroup()  // background children of the plugin end with it
             try process.collectStandardError()
         } catch {
             process.kill()

@@ -232,6 +232,28 @@ extension JSONFilterProcessor {
         let bytes: [UInt8]
         var index = 0
         var lookahead: Token?
+        /// Nesting (parentheses and `not`) and terms so far: both are bounded, so a hostile
+        /// expression cannot exhaust the stack when it is parsed or evaluated.
+        var depth = 0
+        var terms = 0
+        static let maximumDepth = 64
+        static let maximumTerms = 256
+
+        mutating func enter(_ token: Token) throws(ProcessorConfigurationError) {
+            depth += 1
+            if depth > Self.maximumDepth {
+                throw ProcessorConfigurationError(
+                    parameter: "where", "where, column \(column(token.offset)): nested more than \(Self.maximumDepth) levels deep; simplify the expression")
+            }
+        }
+
+        mutating func countTerm(_ token: Token) throws(ProcessorConfigurationError) {
+            terms += 1
+            if terms > Self.maximumTerms {
+                throw ProcessorConfigurationError(
+                    parameter: "where", "where, column \(column(token.offset)): more than \(Self.maximumTerms) terms; split the filter into several jsonFilter processors")
+            }
+        }
 
         init(_ bytes: [UInt8]) {
             self.bytes = bytes
@@ -272,7 +294,9 @@ extension JSONFilterProcessor {
 
         private mutating func unary() throws(ProcessorConfigurationError) -> Predicate {
             if try peekKeyword("not") {
-                _ = try next()
+                let token = try next()
+                try enter(token)
+                defer { depth -= 1 }
                 return .not(try unary())
             }
             return try primary()
@@ -280,8 +304,11 @@ extension JSONFilterProcessor {
 
         private mutating func primary() throws(ProcessorConfigurationError) -> Predicate {
             let token = try next()
+            try countTerm(token)
             switch token.kind {
             case .open:
+                try enter(token)
+                defer { depth -= 1 }
                 let inner = try or()
                 let close = try next()
                 guard case .close = close.kind else {
