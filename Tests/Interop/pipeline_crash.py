@@ -51,6 +51,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from firehose_interop import SluiceServer, install_cleanup, write_pipeline  # noqa: E402
 
 STREAM_PIPELINE, DIRECT_PIPELINE, PARTS_PIPELINE = "crash-stream", "crash-direct", "crash-parts"
+# A third reader of the stream with processors and dynamic partitioning: records are reshaped by
+# jsonProject and routed by a key taken by metadataExtraction; exactly once must hold there too.
+PROCS_PIPELINE = "crash-procs"
 SOURCE_STREAM = "crash-clicks"
 DIRECT_STREAM = "firehose-" + DIRECT_PIPELINE
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -340,6 +343,13 @@ def main():
     write_pipeline(pipelines, STREAM_PIPELINE, {"stream": SOURCE_STREAM, "createIfMissing": True, "shardCount": 2}, "stream",
                    size_mbs=1, interval_seconds=60)
     write_pipeline(pipelines, DIRECT_PIPELINE, {"directPut": {"shardCount": 2}}, "direct", size_mbs=1, interval_seconds=60)
+    write_pipeline(pipelines, PROCS_PIPELINE, {"stream": SOURCE_STREAM, "createIfMissing": True, "shardCount": 2}, "procs",
+                   size_mbs=1, interval_seconds=60, destination_extra={
+                       "prefix": "key=!{partitionKeyFromQuery:key}/!{timestamp:yyyy/MM/dd/HH}/",
+                       "errorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"},
+                   extra={"processors": [
+                       {"type": "metadataExtraction", "parameters": {"keys": "key=.key"}},
+                       {"type": "jsonProject", "parameters": {"add": "seen=true"}}]})
     partitioned = os.environ.get("SLUICE_CRASH_PARTITIONS", "0") == "1"
     if partitioned:
         # A second reader of the same stream with one partition per second and at most 2 open:
@@ -349,7 +359,7 @@ def main():
                            "prefix": "data/!{timestamp:yyyy/MM/dd/HH/mm/ss}/",
                            "errorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"},
                        extra={"maximumOpenPartitions": 2})
-    names = [STREAM_PIPELINE, DIRECT_PIPELINE] + ([PARTS_PIPELINE] if partitioned else [])
+    names = [STREAM_PIPELINE, DIRECT_PIPELINE, PROCS_PIPELINE] + ([PARTS_PIPELINE] if partitioned else [])
     reshard = os.environ.get("SLUICE_CRASH_RESHARD", "0") == "1"
     reshard_answers = []
     archive = os.path.join(work, "archive")
@@ -429,7 +439,7 @@ def main():
     acknowledged, sent = ledger.acknowledged, ledger.sent
     hidden = hidden_files(archive)
     # Which producers feed which destination directory (ids start with the producer's name).
-    feeds = {"stream": "k", "direct": "f"}
+    feeds = {"stream": "k", "direct": "f", "procs": "k"}
     if partitioned:
         feeds["parts"] = "k"
     per_directory, lost, duplicated, unknown, order_violations, damaged = {}, [], {}, [], [], []
