@@ -494,11 +494,11 @@ package final class PipelineRunner: @unchecked Sendable {
             while budget > 0 {
                 let read: ShardRead
                 do {
-                    // With processors, smaller reads bound what one batch of outputs can hold in
-                    // memory (a decompressed record can be far larger than the record).
+                    // With processors, reads of at most 1 MiB bound what one batch of outputs can
+                    // hold in memory (a decompressed record can be far larger than the record).
                     read = try context.store.read(
-                        stream: definition.streamName, shardIndex: shard, from: cursors[shard]!.position,
-                        limit: min(budget, chain.isEmpty ? 1000 : 64))
+                        stream: definition.streamName, shardIndex: shard, from: cursors[shard]!.position, limit: min(budget, 1000),
+                        maximumBytes: chain.isEmpty ? StreamLimits.getRecordsMaximumBytes : 1 << 20)
                 } catch {
                     throw PipelineRuntimeError(
                         "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
