@@ -27,6 +27,8 @@ package enum CommandLineTool {
         } catch let error as UsageError {
             console.printError("error: \(error.message)")
             return ExitCode.usage
+        } catch is VerifyCommand.VerifyFailure {
+            return ExitCode.failure
         } catch let error as ValidationFailure {
             if let message = error.message { console.printError("error: \(message)") }
             return ExitCode.failure
@@ -58,7 +60,8 @@ package enum CommandLineTool {
             case "validate": console.print(HelpText.validate)
             case "pipelines": console.print(HelpText.pipelines)
             case "replay": console.print(HelpText.replay)
-            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, pipelines, replay, streams, put, get.")
+            case "verify": console.print(HelpText.verify)
+            case let other?: throw UsageError("no help for unknown command '\(other)'. Commands: serve, validate, pipelines, replay, verify, streams, put, get.")
             }
         case "serve":
             try ServeCommand.run(rest, console: console)
@@ -68,6 +71,8 @@ package enum CommandLineTool {
             try PipelinesCommand.run(rest, console: console)
         case "replay":
             try ReplayCommand.run(rest, console: console)
+        case "verify":
+            try VerifyCommand.run(rest, console: console)
         case "streams":
             try StreamsCommand.run(rest, console: console)
         case "put":

@@ -11,6 +11,7 @@ enum HelpText {
           pipelines status      Show the delivery pipelines of a running server.
           pipelines flush NAME  Publish a pipeline's open buffers now.
           replay PIPELINE       Replay a pipeline's error output.
+          verify PIPELINE       Audit a pipeline: every record in exactly one file.
           streams create NAME   Create a stream.
           streams list          List streams.
           streams describe NAME Describe a stream and its shards.
@@ -148,6 +149,23 @@ enum HelpText {
           --archive-dir DIR   The archive (default ./archive).
           --data-dir DIR      Data directory, which holds the replay ledger (default ./data).
           --admin HOST:PORT   The running server's admin endpoint (default 127.0.0.1:4568).
+          -h, --help          Show this help.
+        """
+
+    static let verify = """
+        Usage: sluice verify PIPELINE [--pipelines DIR] [--archive-dir DIR] [--data-dir DIR]
+
+        Audit a pipeline: every record (every output, after processors) in its stream's retained
+        range up to the pipeline's checkpoint must be in exactly one published file or error
+        document, and every file the pipeline's manifest names must exist and decompress to the
+        recorded size or number of documents. Gaps and duplicates are listed with their shard,
+        sequence number and file names; what cannot be checked is said. Exits 0 only when the
+        audit holds. Run it while 'sluice serve' is stopped (it opens the data directory).
+
+        Options:
+          --pipelines DIR     Pipeline files (default ./Pipelines).
+          --archive-dir DIR   The archive, or a copy of it (default ./archive).
+          --data-dir DIR      Data directory (default ./data).
           -h, --help          Show this help.
         """
 }

@@ -15,7 +15,7 @@ import Testing
     @Test(arguments: [
         (["--help"], "root.txt"), (["help", "streams"], "streams.txt"), (["put", "--help"], "put.txt"),
         (["get", "-h"], "get.txt"), (["streams", "--help"], "streams.txt"), (["serve", "--help"], "serve.txt"),
-        (["help", "serve"], "serve.txt"), (["pipelines", "--help"], "pipelines.txt"), (["help", "pipelines"], "pipelines.txt"), (["replay", "--help"], "replay.txt"),
+        (["help", "serve"], "serve.txt"), (["pipelines", "--help"], "pipelines.txt"), (["help", "pipelines"], "pipelines.txt"), (["replay", "--help"], "replay.txt"), (["verify", "--help"], "verify.txt"),
     ])
     func helpTextMatchesGoldenFile(arguments: [String], golden: String) {
         let result = run(arguments)

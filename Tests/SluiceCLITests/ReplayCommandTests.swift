@@ -92,3 +92,44 @@ import Testing
         }
     }
 }
+
+@Suite struct VerifyCommandTests {
+    private func run(_ arguments: [String]) -> (status: Int32, output: String, error: String) {
+        let captured = CapturedConsole(input: [])
+        let status = CommandLineTool.main(arguments: arguments, console: captured.console)
+        return (status, captured.standardOutput, captured.standardError)
+    }
+
+    @Test func verifyExitsZeroOnlyWhenTheAuditHolds() throws {
+        try withTemporaryDirectory { directory in
+            try FileSystem.live.createDirectory(directory + "/Pipelines")
+            try FileSystem.live.writeAtomically(
+                Array(#"{"name": "logs", "source": {"stream": "logs", "createIfMissing": true}, "destination": {"directory": "logs"}}"#.utf8),
+                to: directory + "/Pipelines/logs.json")
+            var store = StreamStoreConfiguration(dataDirectory: directory + "/data")
+            store.clock = ManualTimeSource()
+            var server = HTTPServerConfiguration()
+            server.port = 0
+            let loaded = PipelineLoader.loadDirectory(directory + "/Pipelines", fileSystem: .live)
+            var pipelines = PipelineServiceConfiguration(definitions: loaded.definitions, archiveRoot: directory + "/archive")
+            pipelines.adminPort = 0
+            let service = try SluiceService(store: store, server: server, pipelines: pipelines, logger: .disabled)
+            service.start()
+            _ = try service.store.putRecords(stream: "logs", entries: (0..<5).map { PutRecordsEntry(partitionKey: "k\($0)", data: Array("r\($0)\n".utf8)) })
+            service.shutdown(graceMilliseconds: 1_000)  // flushes the open buffer (reason shutdown)
+            let paths = ["--pipelines", directory + "/Pipelines", "--archive-dir", directory + "/archive", "--data-dir", directory + "/data"]
+            var result = run(["verify", "logs"] + paths)
+            #expect(result.status == 0, "\(result.output)\(result.error)")
+            #expect(result.output.contains("audit holds: 5 outputs checked"))
+            for file in try FileManager.default.subpathsOfDirectory(atPath: directory + "/archive/logs")
+            where !FileSystem.live.isDirectory(directory + "/archive/logs/" + file) {
+                try FileSystem.live.removeFile(directory + "/archive/logs/" + file)
+            }
+            result = run(["verify", "logs"] + paths)
+            #expect(result.status == 1)
+            #expect(result.output.contains("FILE PROBLEMS (1):"))
+            #expect(result.output.contains("audit FAILS"))
+            #expect(run(["verify"]).status == 64)
+        }
+    }
+}

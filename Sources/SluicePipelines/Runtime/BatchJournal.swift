@@ -219,9 +219,35 @@ package final class BatchJournal {
         return state
     }
 
-    /// Appends entries; with `synchronize`, they are on disk when this returns.
+    /// The manifest beside the journal: every `sealed` and `diverted` entry, never compacted, so
+    /// `sluice verify` can map published files to sequence numbers long after the journal forgot them.
+    package var manifestPath: String { FileSystem.parent(of: path) + "/manifest" }
+
+    /// Appends entries; with `synchronize`, they are on disk when this returns. Sealed and
+    /// diverted entries go to the manifest first.
     package func append(_ entries: [JournalEntry], synchronize: Bool) throws(SystemError) {
         guard let handle else { throw SystemError(call: "write", errno: 9, path: path) }  // EBADF: not loaded
+        let lasting = entries.filter {
+            switch $0 {
+            case .sealed, .diverted: true
+            default: false
+            }
+        }
+        if !lasting.isEmpty {
+            var bytes: [UInt8] = []
+            for entry in lasting {
+                bytes += JournalCodec.encode(entry)
+                bytes.append(0x0A)
+            }
+            let created = !fileSystem.exists(manifestPath)
+            let manifest = try fileSystem.open(manifestPath, .readWriteCreate)
+            defer { manifest.close() }
+            try manifest.write(bytes, at: try manifest.size())
+            if synchronize {
+                try manifest.synchronizeData()
+                if created { try fileSystem.synchronizeDirectory(containing: manifestPath) }
+            }
+        }
         var bytes: [UInt8] = []
         for entry in entries {
             bytes += JournalCodec.encode(entry)
@@ -250,8 +276,8 @@ package final class BatchJournal {
 
 /// JSON encoding of journal entries. Positions are packed 64-bit values written as decimal
 /// strings (they exceed JSON's safe integer range).
-enum JournalCodec {
-    static func encode(_ entry: JournalEntry) -> [UInt8] {
+package enum JournalCodec {
+    package static func encode(_ entry: JournalEntry) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         switch entry {
@@ -326,7 +352,7 @@ enum JournalCodec {
         w.endArray()
     }
 
-    static func decode(_ line: [UInt8]) -> JournalEntry? {
+    package static func decode(_ line: [UInt8]) -> JournalEntry? {
         guard case .object(let o)? = try? JSONParser.parse(line) else { return nil }
         guard let type = o.string("type") else { return nil }
         switch type {
