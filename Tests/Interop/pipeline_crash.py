@@ -35,6 +35,7 @@ complete; records of one partition key in order inside each file. Exit status 0 
 Only processes this script started are signalled, by PID; every wait is bounded.
 """
 
+import subprocess
 import base64
 import gzip
 import http.client
@@ -436,6 +437,17 @@ def main():
     if exit_status is None:
         server.kill()
 
+    # The operator's audit must agree: `sluice verify` on every pipeline, offline.
+    verify_failures = []
+    for pipeline in names:
+        verify = subprocess.run(
+            [binary, "verify", pipeline, "--pipelines", pipelines, "--archive-dir", archive, "--data-dir", os.path.join(work, "data")],
+            capture_output=True, text=True, timeout=300)
+        last = (verify.stdout.strip().splitlines() or ["(no output)"])[-1]
+        log("sluice verify %s: exit %d, %s" % (pipeline, verify.returncode, last))
+        if verify.returncode != 0:
+            verify_failures.append("%s: %s" % (pipeline, (verify.stdout + verify.stderr)[-2000:]))
+
     acknowledged, sent = ledger.acknowledged, ledger.sent
     hidden = hidden_files(archive)
     # Which producers feed which destination directory (ids start with the producer's name).
@@ -477,6 +489,8 @@ def main():
     problems = []
     if exit_status != 0:
         problems.append("sluice serve did not exit 0 on SIGTERM: %r" % exit_status)
+    if verify_failures:
+        problems.append("sluice verify did not hold: %s" % verify_failures)
     if bad_terms:
         problems.append("graceful stops under load that did not exit 0 or left temporary files (cycle, what): %s" % bad_terms)
     if len(acknowledged) < 1000:

@@ -60,7 +60,8 @@ struct VerifyTests {
             var lines = try String(contentsOfFile: manifest, encoding: .utf8).split(separator: "\n").map(String.init)
             // Forget one batch (its records become gaps) and claim another twice.
             let forgotten = lines.removeFirst()
-            lines.append(lines[0].replacingOccurrences(of: #""object":""#, with: #""object":"copy/"#))
+            lines.append(
+                lines[0].replacingOccurrences(of: #""object":""#, with: #""object":"copy/"#).replacingOccurrences(of: #""id":""#, with: #""id":"copy-"#))
             try (lines.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
             let copied = try #require(lines[0].range(of: #""object":""#)).upperBound
             let object = String(lines[0][copied...].prefix { $0 != "\"" })
@@ -73,6 +74,24 @@ struct VerifyTests {
             #expect(!report.duplicates.isEmpty)
             #expect(report.duplicates.allSatisfy { $0.contains(object) && $0.contains("copy/" + object) })
             _ = forgotten
+        }
+    }
+
+    /// A failure (or crash) after the journal's sealed line and before the manifest's: the next
+    /// start adds the batch to the manifest.
+    @Test func startUpAddsJournaledBatchesTheManifestLacks() throws {
+        try delivered { h, definition in
+            let runner = try h.runner(definition)
+            try h.put([#"{"n":99}"# + "\n"])
+            runner.step()
+            h.faults.inject(.open, pathContains: "/manifest", fault: Fault(errno: EIO), times: 1)
+            _ = runner.flushAll(reason: .onDemand)  // sealed in the journal; the manifest write fails
+            #expect(runner.status.problem != nil)
+            runner.step()  // the runner starts over from its journal: the manifest is completed
+            #expect(runner.flushAll(reason: .onDemand))
+            let report = verify(h, definition)
+            #expect(report.holds, "\(report)")
+            #expect(report.checkedOutputs == 42)
         }
     }
 

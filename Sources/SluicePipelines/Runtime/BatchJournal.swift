@@ -227,6 +227,22 @@ package final class BatchJournal {
     /// diverted entries go to the manifest first.
     package func append(_ entries: [JournalEntry], synchronize: Bool) throws(SystemError) {
         guard let handle else { throw SystemError(call: "write", errno: 9, path: path) }  // EBADF: not loaded
+        var bytes: [UInt8] = []
+        for entry in entries {
+            bytes += JournalCodec.encode(entry)
+            bytes.append(0x0A)
+        }
+        try handle.write(bytes, at: size)
+        size += Int64(bytes.count)
+        linesSinceCompaction += entries.count
+        if synchronize { try handle.synchronizeData() }
+        // After the journal: the manifest never names a batch the journal does not have. One the
+        // journal has but the manifest lacks (a crash in between) is added at start-up.
+        try appendToManifest(entries, synchronize: synchronize)
+    }
+
+    /// Appends the sealed and diverted entries among `entries` to the manifest.
+    package func appendToManifest(_ entries: [JournalEntry], synchronize: Bool) throws(SystemError) {
         let lasting = entries.filter {
             switch $0 {
             case .sealed, .diverted: true
@@ -248,15 +264,25 @@ package final class BatchJournal {
                 if created { try fileSystem.synchronizeDirectory(containing: manifestPath) }
             }
         }
-        var bytes: [UInt8] = []
-        for entry in entries {
-            bytes += JournalCodec.encode(entry)
-            bytes.append(0x0A)
+    }
+
+    /// Adds to the manifest the journal's batches and diversions it lacks (after a crash between
+    /// the two writes).
+    package func reconcileManifest(with state: JournalState) throws(SystemError) {
+        var known = Set<String>()
+        if fileSystem.exists(manifestPath) {
+            for line in try fileSystem.readFile(manifestPath).split(separator: 0x0A) {
+                switch JournalCodec.decode(Array(line)) {
+                case .sealed(let batch)?: known.insert(batch.id)
+                case .diverted(let diversion)?: known.insert("diverted:" + diversion.batchID)
+                default: continue
+                }
+            }
         }
-        try handle.write(bytes, at: size)
-        size += Int64(bytes.count)
-        linesSinceCompaction += entries.count
-        if synchronize { try handle.synchronizeData() }
+        var missing: [JournalEntry] = []
+        for batch in state.sealed where !known.contains(batch.id) { missing.append(.sealed(batch)) }
+        for diversion in state.diversions.values where !known.contains("diverted:" + diversion.batchID) { missing.append(.diverted(diversion)) }
+        if !missing.isEmpty { try appendToManifest(missing, synchronize: true) }
     }
 
     /// Replaces the journal with the entries of `state`, atomically and durably.

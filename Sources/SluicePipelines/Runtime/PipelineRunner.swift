@@ -159,6 +159,9 @@ package final class PipelineRunner: @unchecked Sendable {
             }
         }
         journalState = state
+        do { try journal.reconcileManifest(with: state) } catch {
+            throw PipelineRuntimeError("Pipeline \(definition.name): cannot write the manifest: \(error)")
+        }
         let checkpoint = state.checkpoint!
         persistedCheckpoint = checkpoint
         cursors = [:]

@@ -66,7 +66,8 @@ package final class Verifier {
         var diversions: [String: Diversion] = [:]
         for line in lines(of: stateDirectory + "/manifest") {
             switch JournalCodec.decode(line) {
-            case .sealed(let batch)?: batches.append(batch)
+            case .sealed(let batch)?:
+                if !batches.contains(where: { $0.id == batch.id }) { batches.append(batch) }
             case .diverted(let diversion)?: diversions[diversion.batchID] = diversion
             default: continue
             }
@@ -149,7 +150,12 @@ package final class Verifier {
             if !checkpoint.finished.contains(shard) {
                 report.notYetDelivered.append("\(shardID): records from the checkpoint on are not delivered yet")
             }
+            // A sweep over the runs in order: `active` holds the runs that started at or before the
+            // output being checked and have not ended (normally one; more only for duplicates).
             let shardRuns = runs[shard] ?? []
+            let wholeRecords = Set(shardRuns.filter { $0.span.firstSub == PipelineRunner.wholeRecordSub }.map(\.span.first))
+            var next = 0
+            var active: [(span: ShardSpan, object: String)] = []
             reading: while position < end {
                 guard let read = try? store.read(stream: definition.streamName, shardIndex: shard, from: position, limit: 1000),
                     !read.records.isEmpty
@@ -173,9 +179,16 @@ package final class Verifier {
                             continue
                         }
                         report.checkedOutputs += 1
-                        let claims = Self.claims(shardRuns, at, sub)
+                        while next < shardRuns.count,
+                            shardRuns[next].span.first < at || (shardRuns[next].span.first == at && shardRuns[next].span.firstSub <= sub)
+                        {
+                            active.append(shardRuns[next])
+                            next += 1
+                        }
+                        active.removeAll { $0.span.last < at || ($0.span.last == at && $0.span.lastSub < sub) }
+                        let claims = active.map(\.object)
                         let name = "\(shardID) sequence number \(record.sequenceNumber)" + (sub == 0 && outputs[index].count == 1 ? "" : " output \(sub)")
-                        if claims.isEmpty && !Self.claimedWhole(shardRuns, at) {
+                        if claims.isEmpty && !wholeRecords.contains(at) {
                             report.gaps.append("\(name): in no published file or error document")
                         } else if claims.count > 1 {
                             report.duplicates.append("\(name): in \(claims.joined(separator: " and "))")
@@ -192,16 +205,6 @@ package final class Verifier {
     private func partitionOf(_ batch: SealedBatch) -> String {
         if case .data(let partition) = batch.kind { return partition }
         return "\u{0}"
-    }
-
-    /// The files whose runs hold output `sub` of the record at `position`.
-    static func claims(_ runs: [(span: ShardSpan, object: String)], _ position: ShardPosition, _ sub: Int) -> [String] {
-        runs.filter { $0.span.contains(position, sub: sub) }.map(\.object)
-    }
-
-    /// A whole record in error output after a restart (see `PipelineRunner.wholeRecordSub`).
-    static func claimedWhole(_ runs: [(span: ShardSpan, object: String)], _ position: ShardPosition) -> Bool {
-        runs.contains { $0.span.contains(position, sub: PipelineRunner.wholeRecordSub) }
     }
 
     static func describe(_ spans: [ShardSpan]) -> String {
