@@ -33,50 +33,12 @@ struct InteropTests {
         }
     }
 
-    /// Runs the Python module to completion (bounded) and returns its exit status and output.
+    /// Runs the Python module to completion (bounded, see `PipelineScriptRun`) and returns its
+    /// exit status and output.
     private func runInteropScript(_ script: String, port: Int, home: String) throws -> (status: Int32, output: String) {
-        let logPath = home + "/python-output.log"
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-            throw InteropFailure("Cannot create '\(logPath)' for the Python output.")
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? log.close() }  // best-effort: the process has exited or been terminated
-
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
-            environment[name] = nil
-        }
-        environment["SLUICE_ENDPOINT"] = "http://127.0.0.1:\(port)"
-        environment["SLUICE_HEADER_TIMEOUT_MS"] = "1500"
-        environment["AWS_ACCESS_KEY_ID"] = "test"
-        environment["AWS_SECRET_ACCESS_KEY"] = "test"
-        environment["AWS_DEFAULT_REGION"] = "us-east-1"
-        environment["AWS_EC2_METADATA_DISABLED"] = "true"
-        environment["AWS_PAGER"] = ""
-        environment["HOME"] = home
-        environment["PYTHONUNBUFFERED"] = "1"
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "-v"]
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: home)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-
-        if exited.wait(timeout: .now() + .seconds(240)) == .timedOut {
-            process.terminate()
-            _ = exited.wait(timeout: .now() + .seconds(10))
-            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""  // best-effort diagnostics
-            return (-1, "timed out after 240 s\n" + output)
-        }
-        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "(no output file)"  // best-effort diagnostics
-        return (process.terminationStatus, output)
+        try PipelineScriptRun.run(
+            script, arguments: ["-v"], environment: ["SLUICE_ENDPOINT": "http://127.0.0.1:\(port)", "SLUICE_HEADER_TIMEOUT_MS": "1500"],
+            workDirectory: home, timeoutSeconds: 240)
     }
 }
 
