@@ -23,7 +23,7 @@ struct ServeSignalTests {
     @Test(arguments: [(SIGTERM, SIGTERM), (SIGINT, SIGTERM), (SIGTERM, SIGINT)])
     func aSecondSignalDuringTheDrainExitsWithStatusOne(first: Int32, second: Int32) throws {
         try withTemporaryDirectory { directory in
-            let server = try SignalledServe(directory: directory)
+            let server = try ServeChild(directory: directory, arguments: ["--creation-delay-ms", "0", "--workers", "4"])
             defer { server.killIfRunning() }
             let port = try server.waitForListeningPort(timeout: 30)
 
@@ -76,7 +76,7 @@ struct ServeSignalTests {
     @Test(arguments: [SIGTERM, SIGINT])
     func oneSignalWithNothingInFlightExitsZero(signal: Int32) throws {
         try withTemporaryDirectory { directory in
-            let server = try SignalledServe(directory: directory)
+            let server = try ServeChild(directory: directory, arguments: ["--creation-delay-ms", "0", "--workers", "4"])
             defer { server.killIfRunning() }
             let port = try server.waitForListeningPort(timeout: 30)
             do {
@@ -103,7 +103,7 @@ struct ServeSignalTests {
     /// that fix, about one run in five lost the signal or died of it.)
     @Test func aSignalRightAfterTheListeningLineIsNotLost() throws {
         try withTemporaryDirectory { directory in
-            let server = try SignalledServe(directory: directory)
+            let server = try ServeChild(directory: directory, arguments: ["--creation-delay-ms", "0", "--workers", "4"])
             defer { server.killIfRunning() }
             _ = try server.waitForListeningPort(timeout: 30)
             server.send(SIGTERM)
@@ -198,171 +198,6 @@ private final class StalledReader {
         if closed { return }
         closed = true
         Glibc.close(descriptor)
-    }
-}
-
-// MARK: - The serve process
-
-/// How a child process ended.
-private enum ServeExit: Equatable, CustomStringConvertible {
-    case exited(Int32)
-    case signalled(Int32)
-    case stillRunning
-
-    var description: String {
-        switch self {
-        case .exited(let status): "exited with status \(status)"
-        case .signalled(let signal): "killed by signal \(signal)"
-        case .stillRunning: "still running"
-        }
-    }
-}
-
-/// A `sluice serve` child process on a free port. stdout is read on a dedicated thread (for the
-/// `sluice listening on` line); stderr goes to a file so its pipe can never fill.
-private final class SignalledServe: Sendable {
-    private let process: Process
-    private let stdout = Mutex<(text: String, closed: Bool)>(("", false))
-    private let stdoutChanged = DispatchSemaphore(value: 0)
-    private let exited = DispatchSemaphore(value: 0)
-    private let stderrPath: String
-
-    init(directory: String) throws {
-        let binary = productsDirectory + "/sluice"
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw SignalTestFailure(
-                "The sluice executable is missing at '\(binary)'. Build it first: swift build --build-tests.")
-        }
-        stderrPath = directory + "/server-stderr.log"
-        guard FileManager.default.createFile(atPath: stderrPath, contents: nil) else {
-            throw SignalTestFailure("Cannot create '\(stderrPath)' for the server's stderr.")
-        }
-        let stderrFile = try Foundation.FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        let stdoutPipe = Pipe()
-
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "serve", "--listen", "127.0.0.1:0", "--data-dir", directory + "/data", "--creation-delay-ms", "0",
-            "--workers", "4",
-        ]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardInput = Foundation.FileHandle.nullDevice
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrFile
-        let exited = self.exited
-        let stdoutChanged = self.stdoutChanged
-        process.terminationHandler = { _ in
-            exited.signal()
-            stdoutChanged.signal()
-        }
-        try process.run()
-        try? stderrFile.close()  // best-effort: the child holds its own descriptor
-
-        let reader = stdoutPipe.fileHandleForReading
-        let thread = Thread { [self] in self.drain(reader) }
-        thread.name = "signal-test-serve-stdout"
-        thread.start()
-    }
-
-    private func drain(_ reader: Foundation.FileHandle) {
-        while true {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            stdout.withLock { $0.text += String(decoding: chunk, as: UTF8.self) }
-            stdoutChanged.signal()
-        }
-        stdout.withLock { $0.closed = true }
-        stdoutChanged.signal()
-    }
-
-    /// Waits for `sluice listening on 127.0.0.1:<port>` and returns the port.
-    func waitForListeningPort(timeout seconds: Int) throws -> Int {
-        let deadline = DispatchTime.now() + .seconds(seconds)
-        let prefix = "sluice listening on 127.0.0.1:"
-        while true {
-            let (text, closed) = stdout.withLock { ($0.text, $0.closed) }
-            for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
-                if let port = Int(line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)), port > 0 {
-                    return port
-                }
-                throw SignalTestFailure("sluice serve printed an unexpected listening line: '\(line)'")
-            }
-            if closed || !process.isRunning {
-                throw SignalTestFailure(
-                    "sluice serve ended without a 'sluice listening on' line.\nstdout: \(text)\nstderr: \(stderrTail())"
-                )
-            }
-            if stdoutChanged.wait(timeout: deadline) == .timedOut {
-                throw SignalTestFailure(
-                    "sluice serve printed no 'sluice listening on' line within \(seconds) s.\nstderr: \(stderrTail())")
-            }
-        }
-    }
-
-    /// Sends `signal` to this process, by its pid.
-    func send(_ signal: Int32) {
-        if process.isRunning { _ = kill(process.processIdentifier, signal) }
-    }
-
-    /// Waits up to `timeoutMilliseconds` for the process to end.
-    func waitForExit(timeoutMilliseconds: Int) -> ServeExit {
-        guard exited.wait(timeout: .now() + .milliseconds(timeoutMilliseconds)) == .success else {
-            return .stillRunning
-        }
-        exited.signal()  // keep the semaphore signalled for later waits
-        switch process.terminationReason {
-        case .exit: return .exited(process.terminationStatus)
-        case .uncaughtSignal: return .signalled(process.terminationStatus)
-        @unknown default: return .exited(process.terminationStatus)
-        }
-    }
-
-    /// Waits (polling the stderr file, at most `timeoutMilliseconds`) until stderr contains `text`.
-    func waitForStderr(containing text: String, timeoutMilliseconds: Int) -> Bool {
-        let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
-        while true {
-            if stderrTail().contains(text) { return true }
-            if DispatchTime.now() >= deadline { return false }
-            usleep(20_000)
-        }
-    }
-
-    /// Waits (polling `/proc/<pid>/status`, at most `timeoutMilliseconds`) until the process
-    /// catches or blocks both SIGTERM and SIGINT, so that a signal sent now is not lost.
-    ///
-    /// `sluice serve` prints its listening line before it sets up signal handling (see
-    /// `aSignalRightAfterTheListeningLineIsNotLost`); libdispatch's signal sources install a
-    /// handler (`SigCgt`), and a `sigwait`-style design would block them (`SigBlk`).
-    func waitUntilTerminationSignalsAreHandled(timeoutMilliseconds: Int) -> Bool {
-        let wanted: UInt64 = (1 << UInt64(SIGTERM - 1)) | (1 << UInt64(SIGINT - 1))
-        let deadline = DispatchTime.now() + .milliseconds(timeoutMilliseconds)
-        while true {
-            // nil when the process has gone; then the signal cannot be handled either.
-            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
-            else { return false }
-            var handled: UInt64 = 0
-            for line in status.split(separator: "\n") where line.hasPrefix("SigCgt:") || line.hasPrefix("SigBlk:") {
-                let hex = line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)
-                handled |= UInt64(hex, radix: 16) ?? 0
-            }
-            if handled & wanted == wanted { return true }
-            if DispatchTime.now() >= deadline { return false }
-            usleep(2_000)
-        }
-    }
-
-    /// Last resort after a failure: SIGKILL this process by its pid, and reap it.
-    func killIfRunning() {
-        guard process.isRunning else { return }
-        _ = kill(process.processIdentifier, SIGKILL)
-        _ = exited.wait(timeout: .now() + .seconds(5))
-    }
-
-    /// The last 8 KiB of the server's stderr.
-    func stderrTail() -> String {
-        guard let data = FileManager.default.contents(atPath: stderrPath) else { return "(no stderr file)" }
-        return String(decoding: data.suffix(8192), as: UTF8.self)
     }
 }
 
