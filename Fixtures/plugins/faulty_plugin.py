@@ -28,6 +28,8 @@ Behaviours:
   bad-partition-key answers a partition key whose value is a number
   two-lines         answers, then writes a second line (persistent mode)
   exit-after        answers, then exits 0 (persistent mode: dies between batches)
+  flaky[:RATE]      crashes like crash with probability RATE (default 0.05) per event, else echo
+                    (the crash soak's external processor)
 
 Partition keys of echo: invocation (the invocationId), count (records in the event), eventBytes
 (size of the event JSON), region, deliveryStreamArn, sourceKinesisStreamArn, and per record
@@ -38,6 +40,7 @@ agree).
 import base64
 import json
 import os
+import random
 import sys
 import time
 
@@ -86,6 +89,11 @@ def respond(out, line, event, behaviour, persistent):
     if behaviour == "slow":
         time.sleep(0.3)
         return json.dumps(echo(event, len(line))).encode()
+    if behaviour.startswith("flaky"):
+        rate = float(behaviour.split(":", 1)[1]) if ":" in behaviour else 0.05
+        behaviour = "crash" if random.random() < rate else "echo"
+        if behaviour == "echo":
+            return json.dumps(echo(event, len(line))).encode()
     if behaviour == "crash":
         sys.stderr.write("boom: crashing on purpose\n")
         sys.stderr.flush()

@@ -48,6 +48,8 @@ enum ServeCommand {
         storeConfiguration.creationDelayMilliseconds = Int64(
             try scanned.integer("creation-delay-ms", in: 0...600_000, command: command) ?? 500)
         storeConfiguration.shardLimit = try scanned.integer("shard-limit", in: 1...100_000, command: command) ?? 500
+        let fileSystem = try faultInjectedFileSystem(logger: logger)
+        storeConfiguration.fileSystem = fileSystem
         var serverConfiguration = HTTPServerConfiguration()
         serverConfiguration.host = String(listen[..<colon])
         serverConfiguration.port = port
@@ -60,7 +62,8 @@ enum ServeCommand {
             try scanned.integer("max-body-bytes", in: 1024...(256 << 20), command: command) ?? (8 << 20)
         serverConfiguration.workers = try scanned.integer("workers", in: 1...1024, command: command) ?? 64
 
-        let pipelines = try loadPipelines(scanned, logger: logger)
+        var pipelines = try loadPipelines(scanned, logger: logger)
+        pipelines?.fileSystem = fileSystem
 
         let service: SluiceService
         do {
@@ -113,6 +116,23 @@ enum ServeCommand {
         configuration.adminHost = host == "localhost" ? "127.0.0.1" : host
         configuration.adminPort = port
         return configuration
+    }
+
+    /// The file system of the store and the pipelines: the real one, or with the random faults of
+    /// `SLUICE_FAULTS` (a test seam for the crash soak; `RandomFaults.parse` gives the syntax,
+    /// `SLUICE_FAULTS_SEED` the seed). Never set in production; a warning says when it is.
+    private static func faultInjectedFileSystem(logger: Logger) throws -> FileSystem {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = environment["SLUICE_FAULTS"], !text.isEmpty else { return .live }
+        let seed = environment["SLUICE_FAULTS_SEED"].flatMap { UInt64($0) } ?? UInt64(truncatingIfNeeded: getpid())
+        let faults: RandomFaults
+        do {
+            faults = try RandomFaults.parse(text, seed: seed)
+        } catch {
+            throw UsageError("\(error). Unset SLUICE_FAULTS unless you are testing fault handling.")
+        }
+        logger.log(.warning, "SLUICE_FAULTS is set: file operations fail at random (a test seam)", ["rules": text, "seed": "\(seed)"])
+        return FileSystem(faults: faults)
     }
 
     /// `path` made absolute against the working directory, without a trailing slash.

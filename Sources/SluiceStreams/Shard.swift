@@ -95,6 +95,10 @@ final class Shard: Sendable {
         var shutDown = false
         var lastArrival: Int64
         var floors: [String: ShardPosition] = [:]
+        /// The highest segment number retention has removed (the `trimmed` file), if any: the
+        /// positions a reader can have lost to retention, as opposed to empty segments removed
+        /// at open, which held nothing.
+        var trimmedThrough: UInt32?
         /// Callbacks waiting for durability, in commit order.
         var pending: [(commit: Int64, callback: DurableCallback)] = []
         var syncerRunning = false
@@ -202,9 +206,13 @@ final class Shard: Sendable {
             // Segments without records serve no reader.
             for segment in segments where segment.isEmpty { doomed.append(segment.number) }
             let kept = segments.filter { !$0.isEmpty }
-            let shard = Shard(
-                index: index, incarnation: incarnation, directory: directory, settings: settings,
-                state: State(segments: kept, nextSegmentNumber: highest &+ 1, closed: closed, lastArrival: lastArrival))
+            var state = State(segments: kept, nextSegmentNumber: highest &+ 1, closed: closed, lastArrival: lastArrival)
+            if fs.exists(directory + "/" + Shard.trimmedFileName),
+                let text = String(validating: try fs.readFile(directory + "/" + Shard.trimmedFileName), as: UTF8.self)
+            {
+                state.trimmedThrough = UInt32(text.filter { $0 != "\n" })
+            }
+            let shard = Shard(index: index, incarnation: incarnation, directory: directory, settings: settings, state: state)
             // Pass 2, in an order that is safe to interrupt at any point:
             // 1. the new active segment, numbered above every file seen, made durable;
             if !closed {
@@ -996,8 +1004,13 @@ final class Shard: Sendable {
             }
             return doomed
         }
-        guard !doomed.isEmpty else { return 0 }
+        guard let newest = doomed.last?.number else { return 0 }
         do throws(SystemError) {
+            // First the mark of what retention removed, so a reader left behind can tell a real
+            // gap from segments that held nothing.
+            let through = max(newest, lock.withLock { $0.state.trimmedThrough } ?? 0)
+            try settings.fileSystem.writeAtomically(Array("\(through)\n".utf8), to: directory + "/" + Shard.trimmedFileName)
+            lock.withLock { $0.state.trimmedThrough = through }
             for segment in doomed {
                 try settings.fileSystem.removeFile(segment.path)
                 let summary = indexPath(segment.number)
@@ -1009,6 +1022,19 @@ final class Shard: Sendable {
         }
         settings.logger.log(.info, "retention removed segments", ["shard": shardID, "count": String(doomed.count)])
         return doomed.count
+    }
+
+    /// The file that holds the highest segment number retention removed.
+    static let trimmedFileName = "trimmed"
+
+    /// Whether records at `position` may have been removed by retention (its segment is one
+    /// retention deleted); false for positions in segments removed at open because they were
+    /// empty.
+    func mayHaveLostToRetention(_ position: ShardPosition) -> Bool {
+        lock.withLock { locked in
+            guard let through = locked.state.trimmedThrough else { return false }
+            return position.segment <= through
+        }
     }
 
     /// Whether the shard holds no segments (a closed shard fully trimmed).

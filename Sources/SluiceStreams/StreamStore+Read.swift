@@ -24,6 +24,16 @@ package struct GetRecordsResult: Sendable {
 extension StreamStore {
     // MARK: - Starting positions
 
+    /// Whether a reader whose next position in `shardID` is `position` may have missed records
+    /// that retention removed (its position lies in a segment retention deleted). A position
+    /// before TRIM_HORIZON only because empty segments were removed at start-up is no loss.
+    package func mayHaveLostToRetention(stream name: String, shardID rawShardID: String, position: ShardPosition) -> Bool {
+        guard let shardIndex = ShardID.index(of: rawShardID), let stream = try? stream(name),
+            let shard = stream.state.withLock({ $0.shards[shardIndex] })
+        else { return false }
+        return shard.mayHaveLostToRetention(position)
+    }
+
     /// The position an iterator of `type` starts at. Shared by `shardIterator` and in-process
     /// consumers.
     ///

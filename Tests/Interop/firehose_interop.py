@@ -50,7 +50,7 @@ OBJECT_NAME = re.compile(
 DATE_PREFIX = re.compile(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}$")
 
 
-# MARK: - Server processes (shared with pipeline_crash.py)
+# MARK: - Server processes (shared with crash_soak.py)
 
 
 def write_pipeline(directory, name, source, destination_directory, size_mbs=1, interval_seconds=60,
@@ -102,6 +102,8 @@ class SluiceServer:
         self.starts = 0
         self.port = self.admin_port = None
         self.stderr_path = os.path.join(root, "%s-stderr.log" % label)
+        # Extra environment for the next start (the crash soak sets SLUICE_FAULTS here).
+        self.environment = {}
 
     @property
     def endpoint(self):
@@ -122,7 +124,8 @@ class SluiceServer:
             self.process = subprocess.Popen(
                 [self.binary, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                  "--data-dir", self.data_dir, "--archive-dir", self.archive_dir, "--pipelines", self.pipelines_dir],
-                cwd=self.root, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+                cwd=self.root, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                env=dict(os.environ, **self.environment))
         deadline = time.monotonic() + timeout
         while True:
             with open(stdout_path, "r", errors="replace") as handle:

@@ -456,6 +456,36 @@ struct PipelineExactlyOnceTests {
         }
     }
 
+    /// The same, across a restart while the archive still refuses the sync (found by the crash
+    /// soak: the start-up used to fail, so `sluice serve` would not start at all): the pipeline
+    /// starts, keeps the batch pending, and publishes it once when the archive recovers.
+    @Test func aRestartWhileTheArchiveRefusesTheDirectorySyncStartsAndRetries() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let definition = try PipelineHarness.simple(interval: 60, retry: 0)
+            let first = try h.runner(definition)
+            try h.put(["a\n", "b\n"])
+            first.step()
+            let folder = "/archive/out/clicks/2026/01/01/00"
+            h.faults.inject(.sync, pathContains: folder, fault: Fault(errno: EIO), after: 1, times: nil)
+            h.clock.advance(seconds: 60)
+            first.step()
+            #expect(first.status.pendingBatches == 1)
+            // Crash; the archive still fails every sync of that folder at the restart.
+            let second = try h.runner(definition)
+            second.step()
+            #expect(second.status.pendingBatches == 1)
+            #expect(try h.errorDocuments().isEmpty)
+            h.faults.clear()
+            h.clock.advance(seconds: 60)
+            second.step()
+            #expect(second.status.pendingBatches == 0)
+            #expect(try delivered(h) == ["a": 1, "b": 1])
+            #expect(try h.errorDocuments().isEmpty)
+        }
+    }
+
     @Test(arguments: [false, true])
     func randomKillPointsNeverLoseOrDoubleARecord(parallel: Bool) throws {
         try withTemporaryDirectory { root in

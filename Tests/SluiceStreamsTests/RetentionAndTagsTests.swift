@@ -117,6 +117,38 @@ import Testing
 
     // MARK: - Trimming
 
+    /// A pipeline behind TRIM_HORIZON asks whether retention took records from it. Empty
+    /// segments removed at start-up took nothing (the crash soak saw false alarms after every
+    /// restart before this); segments retention deleted did, also after a reopen.
+    @Test func onlyPositionsInSegmentsRetentionRemovedCountAsLost() throws {
+        try withTemporaryDirectory { dir in
+            let clock = ManualTimeSource()
+            var store = try StreamStore(Kit.configuration(dir, clock: clock, segmentSize: 1 << 16))
+            try store.createStream(name: "empty", shardCount: 1)
+            try store.createStream(name: "aged", shardCount: 1)
+            let start = try store.startingPosition(stream: "empty", shardID: Self.shard0, type: .trimHorizon).position
+            let old = try Self.put(100, tag: "old", to: "aged", store, clock)
+            store.close()
+            store = try StreamStore(Kit.configuration(dir, clock: clock, segmentSize: 1 << 16))
+            defer { store.close() }
+            // The empty shard's only segment is gone after the reopen: behind the horizon, nothing lost.
+            let horizon = try store.startingPosition(stream: "empty", shardID: Self.shard0, type: .trimHorizon).position
+            #expect(start < horizon)
+            #expect(!store.mayHaveLostToRetention(stream: "empty", shardID: Self.shard0, position: start))
+
+            clock.advance(hours: 25)
+            let new = try Self.put(20, tag: "new", to: "aged", store, clock)
+            #expect(!store.mayHaveLostToRetention(stream: "aged", shardID: Self.shard0, position: old[0].sequence.position))
+            #expect(try store.enforceRetention() >= 1)
+            #expect(store.mayHaveLostToRetention(stream: "aged", shardID: Self.shard0, position: old[0].sequence.position))
+            #expect(!store.mayHaveLostToRetention(stream: "aged", shardID: Self.shard0, position: new[0].sequence.position))
+            store.close()
+            store = try StreamStore(Kit.configuration(dir, clock: clock, segmentSize: 1 << 16))
+            #expect(store.mayHaveLostToRetention(stream: "aged", shardID: Self.shard0, position: old[0].sequence.position))
+            #expect(!store.mayHaveLostToRetention(stream: "aged", shardID: Self.shard0, position: new[0].sequence.position))
+        }
+    }
+
     @Test func enforceRetentionDeletesWholeSegmentsOlderThanTheRetentionPeriod() throws {
         try withTemporaryDirectory { dir in
             let clock = ManualTimeSource()

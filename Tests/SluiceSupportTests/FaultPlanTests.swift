@@ -359,3 +359,56 @@ import Testing
         }
     }
 }
+
+@Suite struct RandomFaultsTests {
+    @Test func parsesRulesWithPathsErrnosAndProbabilities() throws {
+        let faults = try RandomFaults.parse(" write@/archive/=ENOSPC:0.05; sync@=EIO:1 ;", seed: 1)
+        #expect(faults.rules == [
+            .init(operation: .write, pathContains: "/archive/", errno: Errno.noSpace, probability: 0.05),
+            .init(operation: .sync, pathContains: "", errno: Errno.io, probability: 1),
+        ])
+    }
+
+    @Test func badRulesNameTheRuleAndTheFix() {
+        let cases: [(String, String)] = [
+            ("write/archive=EIO:1", "is not operation@path=ERRNO:probability"),
+            ("scribble@x=EIO:1", "names operation 'scribble'; use one of open, read, write"),
+            ("write@x=EBADNESS:1", "names errno 'EBADNESS'; use one of EACCES, EDQUOT, EIO"),
+            ("write@x=EIO:1.5", "needs a probability from 0 to 1"),
+            ("write@x=EIO:", "needs a probability from 0 to 1"),
+        ]
+        for (text, problem) in cases {
+            let error = #expect(throws: FaultRuleError.self) { try RandomFaults.parse(text, seed: 1) }
+            #expect(error?.description.contains(problem) == true, "\(text): \(error.map { "\($0)" } ?? "no error")")
+            #expect(error?.description.contains("for example write@/archive/=ENOSPC:0.05") == true)
+        }
+    }
+
+    @Test func certainRulesAlwaysFireOnlyOnMatchingPathsAndOperations() throws {
+        let faults = try RandomFaults.parse("rename@/archive/=EROFS:1", seed: 7)
+        #expect(faults.fault(for: .rename, path: "/x/archive/a.gz") == Fault(errno: Errno.readOnlyFileSystem))
+        #expect(faults.fault(for: .rename, path: "/x/data/a") == nil)
+        #expect(faults.fault(for: .write, path: "/x/archive/a.gz") == nil)
+    }
+
+    @Test func probabilityIsRoughlyHonouredAndZeroNeverFires() throws {
+        let faults = try RandomFaults.parse("write@=EIO:0.25;read@=EIO:0", seed: 42)
+        var fired = 0
+        for _ in 0..<4000 where faults.fault(for: .write, path: "/f") != nil { fired += 1 }
+        #expect((800...1200).contains(fired), "fired \(fired) of 4000 at p = 0.25")
+        for _ in 0..<1000 { #expect(faults.fault(for: .read, path: "/f") == nil) }
+    }
+
+    @Test func injectedFaultsReachRealFileOperations() throws {
+        try withTemporaryDirectory { directory in
+            let fileSystem = FileSystem(faults: try RandomFaults.parse("write@/faulty=ENOSPC:1", seed: 3))
+            let good = try fileSystem.open(directory + "/fine", .createNew)
+            defer { good.close() }
+            try good.write(Array("ok".utf8), at: 0)
+            let bad = try fileSystem.open(directory + "/faulty", .createNew)
+            defer { bad.close() }
+            let error = try #require(throws: SystemError.self) { try bad.write(Array("no".utf8), at: 0) }
+            #expect(error.errno == Errno.noSpace)
+        }
+    }
+}

@@ -180,12 +180,18 @@ package final class PipelineRunner: @unchecked Sendable {
             item.nextAttempt = now
             if item.diversion == nil, fs.exists(publisher.path(of: batch.object)) {
                 // Renamed into place just before the crash; only the journal line was missing.
-                // Its directory entry is made durable before it counts as published.
-                do { try fs.synchronizeDirectory(containing: publisher.path(of: batch.object)) } catch {
-                    throw PipelineRuntimeError("Pipeline \(definition.name): cannot sync the directory of \(batch.object): \(error)")
+                // Its directory entry is made durable before it counts as published. If the
+                // archive refuses that now (unwritable, full), the batch stays pending and is
+                // published again, identically, when it recovers; being in place already, it is
+                // never diverted to error output (see `attempt`).
+                do {
+                    try fs.synchronizeDirectory(containing: publisher.path(of: batch.object))
+                    markPublished(batch.id)
+                    continue
+                } catch {
+                    logger.log(.warning, "cannot sync the directory of a file published before a stop; it is published again later",
+                               ["object": batch.object, "error": "\(error)"])
                 }
-                markPublished(batch.id)
-                continue
             }
             try ensureStaging(&item)
             pending.append(item)
@@ -363,7 +369,9 @@ package final class PipelineRunner: @unchecked Sendable {
             guard let horizon = try? context.store.startingPosition(
                 stream: definition.streamName, shardID: ShardID.format(shard), type: .trimHorizon).position
             else { continue }
-            if cursor.position < horizon {
+            if cursor.position < horizon,
+                context.store.mayHaveLostToRetention(stream: definition.streamName, shardID: ShardID.format(shard), position: cursor.position)
+            {
                 logger.log(
                     .error, "records the pipeline had not delivered were trimmed by retention before it ran again; delivery continues at the trim horizon",
                     ["shard": ShardID.format(shard), "checkpoint": "\(cursor.position)", "trimHorizon": "\(horizon)"])

@@ -1,4 +1,5 @@
 internal import Synchronization
+internal import Glibc
 
 /// The file operations that `SluiceSupport` can be told to fail.
 package enum FileOperation: String, Sendable, CaseIterable {
@@ -83,5 +84,112 @@ package final class FaultPlan: FaultInjecting {
             }
             return nil
         }
+    }
+}
+
+/// Faults drawn at random, for the crash soak: "each write under `/archive/` fails with ENOSPC
+/// with probability 0.05". Read by `sluice serve` from `SLUICE_FAULTS` (see `parse`); a test seam,
+/// never set in production.
+///
+/// Thread-safe. The draws come from one seeded generator, so a run is repeatable only as far as
+/// the order of file operations across threads is.
+package final class RandomFaults: FaultInjecting {
+    package struct Rule: Sendable, Equatable {
+        package var operation: FileOperation
+        package var pathContains: String
+        package var errno: Int32
+        package var probability: Double
+
+        package init(operation: FileOperation, pathContains: String, errno: Int32, probability: Double) {
+            self.operation = operation
+            self.pathContains = pathContains
+            self.errno = errno
+            self.probability = probability
+        }
+    }
+
+    package let rules: [Rule]
+    private let state: Mutex<UInt64>
+
+    package init(rules: [Rule], seed: UInt64) {
+        self.rules = rules
+        self.state = Mutex(seed)
+    }
+
+    /// The errnos a rule may name.
+    package static let errnoNames: [String: Int32] = [
+        "EIO": EIO, "ENOSPC": ENOSPC, "EACCES": EACCES, "EROFS": EROFS, "EDQUOT": EDQUOT, "EPERM": EPERM,
+    ]
+
+    /// Parses `operation@path-substring=ERRNO:probability` rules separated by `;`, for example
+    /// `write@/archive/=ENOSPC:0.05;sync@/data/=EIO:0.01`. The path part may be empty
+    /// (`rename@=EACCES:1` matches every rename).
+    package static func parse(_ text: String, seed: UInt64) throws(FaultRuleError) -> RandomFaults {
+        var rules: [Rule] = []
+        for piece in text.split(separator: ";", omittingEmptySubsequences: true) {
+            let rule = piece.trimmingWhitespace()
+            guard !rule.isEmpty else { continue }
+            guard let at = rule.firstIndex(of: "@"), let equals = rule.lastIndex(of: "="), at < equals,
+                let colon = rule[equals...].firstIndex(of: ":")
+            else {
+                throw FaultRuleError(rule: rule, problem: "is not operation@path=ERRNO:probability")
+            }
+            let operationName = String(rule[..<at])
+            guard let operation = FileOperation(rawValue: operationName) else {
+                let allowed = FileOperation.allCases.map(\.rawValue).joined(separator: ", ")
+                throw FaultRuleError(rule: rule, problem: "names operation '\(operationName)'; use one of \(allowed)")
+            }
+            let errnoName = String(rule[rule.index(after: equals)..<colon])
+            guard let number = errnoNames[errnoName] else {
+                let allowed = errnoNames.keys.sorted().joined(separator: ", ")
+                throw FaultRuleError(rule: rule, problem: "names errno '\(errnoName)'; use one of \(allowed)")
+            }
+            guard let probability = Double(rule[rule.index(after: colon)...]), probability >= 0, probability <= 1 else {
+                throw FaultRuleError(rule: rule, problem: "needs a probability from 0 to 1 after the ':'")
+            }
+            let path = String(rule[rule.index(after: at)..<equals])
+            rules.append(Rule(operation: operation, pathContains: path, errno: number, probability: probability))
+        }
+        return RandomFaults(rules: rules, seed: seed)
+    }
+
+    package func fault(for operation: FileOperation, path: String) -> Fault? {
+        for rule in rules where rule.operation == operation {
+            guard rule.pathContains.isEmpty || path.contains(rule.pathContains) else { continue }
+            if rule.probability >= 1 || nextUnit() < rule.probability {
+                return Fault(errno: rule.errno)
+            }
+        }
+        return nil
+    }
+
+    /// A uniform draw in [0, 1) from SplitMix64.
+    private func nextUnit() -> Double {
+        let value = state.withLock { state -> UInt64 in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        return Double(value >> 11) / Double(1 << 53)
+    }
+}
+
+/// A `SLUICE_FAULTS` rule that does not parse.
+package struct FaultRuleError: Error, CustomStringConvertible, Equatable {
+    package var rule: String
+    package var problem: String
+    package var description: String {
+        "SLUICE_FAULTS rule '\(rule)' \(problem), for example write@/archive/=ENOSPC:0.05"
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> String {
+        var view = self[...]
+        while let first = view.first, first == " " || first == "\t" || first == "\n" { view.removeFirst() }
+        while let last = view.last, last == " " || last == "\t" || last == "\n" { view.removeLast() }
+        return String(view)
     }
 }
