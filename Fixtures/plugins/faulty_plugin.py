@@ -28,8 +28,9 @@ Behaviours:
   bad-partition-key answers a partition key whose value is a number
   two-lines         answers, then writes a second line (persistent mode)
   exit-after        answers, then exits 0 (persistent mode: dies between batches)
-  flaky[:RATE]      crashes like crash with probability RATE (default 0.05) per event, else echo
-                    (the crash soak's external processor)
+  flaky[:RATE]      crashes like crash with probability RATE (default 0.05) per event, and on
+                    every event holding a record with `"poison": true`; else echo (the crash
+                    soak's external processor)
 
 Partition keys of echo: invocation (the invocationId), count (records in the event), eventBytes
 (size of the event JSON), region, deliveryStreamArn, sourceKinesisStreamArn, and per record
@@ -91,7 +92,8 @@ def respond(out, line, event, behaviour, persistent):
         return json.dumps(echo(event, len(line))).encode()
     if behaviour.startswith("flaky"):
         rate = float(behaviour.split(":", 1)[1]) if ":" in behaviour else 0.05
-        behaviour = "crash" if random.random() < rate else "echo"
+        poisoned = any(b'"poison": true' in base64.b64decode(record["data"]) for record in records)
+        behaviour = "crash" if poisoned or random.random() < rate else "echo"
         if behaviour == "echo":
             return json.dumps(echo(event, len(line))).encode()
     if behaviour == "crash":

@@ -207,6 +207,9 @@ final class Shard: Sendable {
             for segment in segments where segment.isEmpty { doomed.append(segment.number) }
             let kept = segments.filter { !$0.isEmpty }
             var state = State(segments: kept, nextSegmentNumber: highest &+ 1, closed: closed, lastArrival: lastArrival)
+            for name in names where name.hasPrefix(Shard.trimmedFileName + ".tmp-") {
+                try? fs.removeFile(directory + "/" + name)  // an interrupted rewrite of the mark
+            }
             if fs.exists(directory + "/" + Shard.trimmedFileName),
                 let text = String(validating: try fs.readFile(directory + "/" + Shard.trimmedFileName), as: UTF8.self)
             {
@@ -1005,12 +1008,18 @@ final class Shard: Sendable {
             return doomed
         }
         guard let newest = doomed.last?.number else { return 0 }
+        // First the mark of what retention removed, so a reader left behind can tell a real gap
+        // from segments that held nothing. Best effort: on a full disk the mark cannot be
+        // written, and removing the segments is what frees space, so they go all the same (this
+        // process still knows; a restart then reports no gap for them).
+        let through = max(newest, lock.withLock { $0.state.trimmedThrough } ?? 0)
+        lock.withLock { $0.state.trimmedThrough = through }
         do throws(SystemError) {
-            // First the mark of what retention removed, so a reader left behind can tell a real
-            // gap from segments that held nothing.
-            let through = max(newest, lock.withLock { $0.state.trimmedThrough } ?? 0)
             try settings.fileSystem.writeAtomically(Array("\(through)\n".utf8), to: directory + "/" + Shard.trimmedFileName)
-            lock.withLock { $0.state.trimmedThrough = through }
+        } catch {
+            settings.logger.log(.warning, "cannot record which segments retention removed; removing them anyway", ["shard": shardID, "error": "\(error)"])
+        }
+        do throws(SystemError) {
             for segment in doomed {
                 try settings.fileSystem.removeFile(segment.path)
                 let summary = indexPath(segment.number)

@@ -69,9 +69,43 @@ package enum UTCDate {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     package static func iso8601(_ timestamp: Timestamp) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendISO8601(timestamp, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `iso8601(timestamp)` as UTF-8, without making a `String`.
+    package static func appendISO8601(_ timestamp: Timestamp, into out: inout [UInt8]) {
         let c = components(timestamp)
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):"
-            + "\(pad(c.second, 2)).\(pad(c.millisecond, 3))Z"
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            if value < 0 || value >= divisor * 10 {  // wider than `width`: all of it, as `pad` did
+                out.append(contentsOf: String(value).utf8)
+                return
+            }
+            while divisor > 0 {
+                out.append(UInt8(48 + rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(c.year, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(c.month, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(c.day, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(c.hour, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(c.minute, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(c.second, 2)
+        out.append(UInt8(ascii: "."))
+        digits(c.millisecond, 3)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (also with `+00:00`), or `nil`.

@@ -18,41 +18,51 @@ crashes at random; restart it on the same directories each time, and audit every
 
 Pipelines (all sizeInMBs 1, intervalInSeconds 60, so files are published by size and by admin
 flushes fired at random moments, some right before a kill):
-- `crash-stream`: the source stream `crash-clicks` (2 shards, createIfMissing) as it is;
+- `crash-stream`: the source stream `crash-clicks` (2 shards, createIfMissing) as it is, with
+  retries for 1 s only, so archive faults divert batches to delivery-failed error output;
 - `crash-direct`: directPut (2 shards), fed by Firehose PutRecordBatch;
 - `crash-procs`: the same stream through metadataExtraction and jsonProject into a
   partitionKeyFromQuery prefix;
 - `crash-parts`: the same stream into one partition per second with maximumOpenPartitions 2, so
   most records go through error output (activePartitionExceeded);
 - `crash-exec`: the same stream through an `exec` processor (Fixtures/plugins/faulty_plugin.py
-  flaky, persistent) that crashes on 5% of its batches; failed batches are retried for 3 s and
-  then go to processing-failed error output.
+  flaky, persistent) that crashes on 5% of its batches at random and on every batch holding a
+  poison record (one Kinesis record in 20,000); failed batches are retried for 3 s, then go to
+  processing-failed error output.
 The source stream is resharded (UpdateShardCount 2 -> 4 -> 2 ...) every third cycle.
 
 Faults, each drawn at random:
 - kills: SIGKILL every 1-5 s (sometimes right after a flush request, to land mid-publication);
   about one stop in six is a SIGTERM under load, which must exit 0;
 - disk full and read-only archive: when this process may mount a tmpfs (root), the archive lives
-  on a small tmpfs that a ballast file fills to ENOSPC for 1-4 s now and then, or that is remounted
-  read-only (EROFS) for 1-4 s and back;
+  on a tmpfs whose size is cut to what it holds (ENOSPC) now and then, or that is remounted
+  read-only (EROFS), for 1-4 s each time, and back;
 - the fault-injection seam (SLUICE_FAULTS, see `sluice serve`): some server runs get EIO on a
   small share of writes and syncs in the data directory (stream segments, journals, staging),
-  ENOSPC and EIO on archive writes and renames, or an archive that refuses every open, mkdir
-  and rename (EACCES) for the whole run; without a tmpfs these stand in for the disk-full and
-  read-only episodes too.
+  ENOSPC and EIO on archive writes and renames, failing directory syncs in the archive (files in
+  place whose publication is unfinished across a kill), or an archive that refuses every open,
+  mkdir and rename (EACCES) for the whole run; without a tmpfs these stand in for the disk-full
+  and read-only episodes too. A start refused because an injected fault hit the start-up is
+  counted and the server started again without faults.
 
 Producers: two Kinesis producers (PutRecords) and two Firehose producers (PutRecordBatch) send
-20-300 records of 100-300 bytes with short pauses, each a JSON line with a unique id. An id counts
-as acknowledged only for HTTP 200 and no per-record error; a connection error, a timeout or an
-error answer acknowledges nothing, and the id is never sent again.
+20-300 records with short pauses, each a JSON line with a unique id whose bytes are a function of
+the id (`record_line`). An id counts as acknowledged only for HTTP 200 and no per-record error; a
+connection error, a timeout or an error answer acknowledges nothing, and the id is never sent
+again.
 
-End: faults off, restart, flush every pipeline until a flush publishes nothing, SIGTERM (exit 0
-expected), run `sluice verify` on every pipeline, then read every published file (data files, and
-the rawData of error-output documents). Promises checked: every acknowledged id exactly once; no
-id more than once (acknowledged or not); no id that was never sent; no hidden temporary file left
-in the archive; every .gz file complete; records of one partition key in order inside each file.
-It prints the counts (cycles, acknowledged, lost, duplicated) and a SUMMARY JSON line; exit
-status 0 when the promises hold.
+End: faults off, restart, flush every pipeline until it is healthy and a flush publishes nothing,
+SIGTERM (exit 0 expected), run `sluice verify` on every pipeline, then read every published file
+(data files, and the rawData of error-output documents). Promises checked: every acknowledged id
+exactly once; no id more than once (acknowledged or not); no id that was never sent; every
+record's bytes as sent (rawData exactly; data records as sent, or as jsonProject made them, in
+their key's partition; error documents only under errors/, data records never); every poison
+record in error output; no hidden temporary file left in the archive; every .gz file complete;
+records of one partition key in order inside each file; the server never exited unless stopped.
+It prints the counts (cycles, acknowledged, lost, duplicated), what the run covered (diversions,
+processing failures, in-place retries, kills mid-publication) and a SUMMARY JSON line; exit status
+0 when the promises hold. A soak of 10 minutes or more also fails if it never reached one of the
+fault paths it reports.
 
 Only processes this script started are signalled, by PID; every wait is bounded; the tmpfs is
 unmounted at exit.
@@ -70,12 +80,11 @@ import sys
 import tempfile
 import threading
 import time
-import atexit
-import errno
 import shutil
+import signal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from firehose_interop import SluiceServer, install_cleanup, write_pipeline  # noqa: E402
+from firehose_interop import SluiceServer, install_cleanup, kill_all_servers, write_pipeline  # noqa: E402
 
 STREAM_PIPELINE, DIRECT_PIPELINE, PARTS_PIPELINE = "crash-stream", "crash-direct", "crash-parts"
 # A third reader of the stream with processors and dynamic partitioning: records are reshaped by
@@ -86,6 +95,30 @@ SOURCE_STREAM = "crash-clicks"
 DIRECT_STREAM = "firehose-" + DIRECT_PIPELINE
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 KEYS_PER_PRODUCER = 5
+# About one Kinesis record in 20,000 is poison: the exec plugin crashes on every batch holding one,
+# so those batches always end in processing-failed error output (whose rawData is audited).
+POISON_EVERY = 20000
+
+
+def record_line(record_id):
+    """The exact bytes of a record: a pure function of its id, so the audit can check content.
+
+    Kinesis records (ids k…) name their partition key (the order check uses it); Firehose assigns
+    partition keys itself, so its records (ids f…) carry none.
+    """
+    producer, number = record_id.rsplit("-", 1)
+    rng = random.Random(record_id)
+    # Words, as in real events: the archive compresses about 4:1, so a tmpfs holds the soak.
+    pad = " ".join(rng.choice(PAD_WORDS) for _ in range(rng.randint(12, 40)))
+    if producer.startswith("k"):
+        document = {"id": record_id, "key": "%s-k%d" % (producer, int(number) % KEYS_PER_PRODUCER), "pad": pad}
+        if int(number) % POISON_EVERY == 7:
+            document["poison"] = True
+    else:
+        document = {"id": record_id, "pad": pad}
+    return (json.dumps(document) + "\n").encode("utf-8")
+
+
 PAD_WORDS = ("click view scroll cart checkout search home product detail banner mobile desktop tablet "
              "chrome firefox safari campaign email social organic referral paid session user").split()
 
@@ -163,13 +196,8 @@ class Producer(threading.Thread):
         for _ in range(size):
             self.counter += 1
             record_id = "%s-%07d" % (self.name, self.counter)
-            key = "%s-k%d" % (self.name, self.counter % KEYS_PER_PRODUCER)
-            # Words, as in real events: the archive compresses about 4:1, so a tmpfs holds the soak.
-            pad = " ".join(self.rng.choice(PAD_WORDS) for _ in range(self.rng.randint(12, 40)))
-            # Kinesis records name their partition key (the order check uses it); Firehose assigns
-            # partition keys itself, so its records carry none and keep no order across shards.
-            document = {"id": record_id, "key": key, "pad": pad} if self.kind == "kinesis" else {"id": record_id, "pad": pad}
-            data = (json.dumps(document) + "\n").encode("utf-8")
+            data = record_line(record_id)
+            key = json.loads(data).get("key")
             entry = {"Data": base64.b64encode(data).decode("ascii")}
             if self.kind == "kinesis":
                 entry["PartitionKey"] = key
@@ -305,12 +333,14 @@ def hidden_files(archive_root):
 
 
 def audit(archive_root, directory):
-    """Reads every file of `<archive_root>/<directory>`, data files and error output alike.
+    """Reads every file of `<archive_root>/<directory>`, data files and error output alike, and
+    checks each record's content and place against what was sent (`record_line`).
 
-    Returns ({id: [file, ...]}, error-output record count, order violations, damaged files, file count).
+    Returns (found {id: [file, ...]}, error codes {code: count}, ids found in error output,
+    order violations, damaged files, misplaced or altered records, file count).
     """
-    found, order_violations, damaged = {}, [], []
-    files = error_records = 0
+    found, error_codes, in_errors, order_violations, damaged, wrong = {}, {}, set(), [], [], []
+    files = 0
     base = os.path.join(archive_root, directory)
     for folder, _, names in os.walk(base):
         for name in names:
@@ -328,6 +358,7 @@ def audit(archive_root, directory):
             except (OSError, EOFError) as error:
                 damaged.append((relative, "gzip: %s" % error))
                 continue
+            under_errors = "/errors/" in "/" + relative
             records, is_error_output = [], False
             for line in content.split(b"\n"):
                 if not line:
@@ -335,16 +366,39 @@ def audit(archive_root, directory):
                 try:
                     document = json.loads(line.decode("utf-8"))
                     if "rawData" in document and "errorCode" in document:
-                        # Error output: the record is the document's rawData.
+                        # Error output: rawData must be the record exactly as sent.
                         is_error_output = True
-                        error_records += 1
-                        for inner in base64.b64decode(document["rawData"]).split(b"\n"):
-                            if inner:
-                                records.append(json.loads(inner.decode("utf-8")))
+                        code = document["errorCode"]
+                        error_codes[code] = error_codes.get(code, 0) + 1
+                        raw = base64.b64decode(document["rawData"])
+                        record = json.loads(raw.decode("utf-8"))
+                        record_id = record.get("id") if isinstance(record, dict) else None
+                        if not isinstance(record_id, str) or "-" not in record_id:
+                            wrong.append((relative, repr(raw[:60]), "error document whose rawData is not a sent record"))
+                            continue
+                        if raw != record_line(record_id):
+                            wrong.append((relative, record_id, "rawData differs from the record sent"))
+                        if not under_errors:
+                            wrong.append((relative, record_id, "error document outside errors/"))
+                        in_errors.add(record_id)
+                        records.append(record)
                     else:
+                        record_id = document.get("id") if isinstance(document, dict) else None
+                        if not isinstance(record_id, str) or "-" not in record_id:
+                            wrong.append((relative, repr(line[:60]), "data record that was never sent"))
+                            continue
+                        expected = json.loads(record_line(record_id))
+                        if directory == "procs":
+                            expected["seen"] = True  # jsonProject's add
+                            if "/key=%s/" % expected.get("key") not in "/" + relative:
+                                wrong.append((relative, record_id, "in the partition of another key"))
+                        if document != expected:
+                            wrong.append((relative, record_id, "content differs from the record sent"))
+                        if under_errors:
+                            wrong.append((relative, record_id, "data record under errors/"))
                         records.append(document)
-                except ValueError:
-                    damaged.append((relative, "line is not JSON: %r" % line[:80]))
+                except (ValueError, UnicodeDecodeError, AttributeError) as error:
+                    damaged.append((relative, "line is not a record: %r (%s)" % (line[:80], error)))
             last = {}
             for record in records:
                 found.setdefault(record["id"], []).append(relative)
@@ -354,7 +408,7 @@ def audit(archive_root, directory):
                     if number <= last.get(key, -1):
                         order_violations.append((relative, key, record["id"]))
                     last[key] = number
-    return found, error_records, order_violations, damaged, files
+    return found, error_codes, in_errors, order_violations, damaged, wrong, files
 
 
 PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -362,10 +416,12 @@ PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 
 
 class ArchiveDisk:
-    """The archive on a small tmpfs, with episodes of disk full (a ballast file) and read-only.
+    """The archive on a small tmpfs, with episodes of disk full and of read-only.
 
-    `mounted` is False when this process may not mount one (not root, no CAP_SYS_ADMIN, or mount
-    refused); then the episodes are left to the fault-injection seam.
+    Full: the tmpfs is remounted with its size cut to what it holds now, so the next write gets
+    ENOSPC (no ballast to write); read-only: remounted `ro` (EROFS). Each episode lasts 1-4 s,
+    then the tmpfs is writable at full size again. `mounted` is False when this process may not
+    mount one (not root, no CAP_SYS_ADMIN, or mount refused); the seam stands in then.
     """
 
     def __init__(self, path, megabytes, seed, stop):
@@ -373,8 +429,7 @@ class ArchiveDisk:
         self.rng = random.Random(seed)
         self.mounted = False
         self.why_not = ""
-        self.ballast = os.path.join(path, ".soak-ballast")
-        self.episodes = {"full": 0, "readOnly": 0, "readOnlyRefused": 0}
+        self.episodes = {"full": 0, "readOnly": 0, "refused": 0}
         self.lock = threading.Lock()
         self.active = None
 
@@ -389,27 +444,21 @@ class ArchiveDisk:
             self.why_not = "mount refused: %s" % (result.stderr.strip() or result.returncode)
             return False
         self.mounted = True
-        atexit.register(self.unmount)
         return True
 
-    def remount(self, mode):
-        result = subprocess.run(["mount", "-o", "remount,%s" % mode, self.path], capture_output=True, text=True, timeout=30)
-        return result.returncode == 0, result.stderr.strip()
+    def remount(self, options):
+        result = subprocess.run(["mount", "-o", "remount," + options, self.path], capture_output=True, text=True, timeout=30)
+        return result.returncode == 0
 
     def heal(self):
-        """Ends any episode: writable again and the ballast gone."""
+        """Ends any episode: writable again, at full size."""
         with self.lock:
             if not self.mounted:
                 return
             for _ in range(50):
-                ok, _ = self.remount("rw")
-                if ok:
+                if self.remount("rw,size=%dm" % self.megabytes):
                     break
                 time.sleep(0.1)
-            try:
-                os.remove(self.ballast)
-            except FileNotFoundError:
-                pass
             self.active = None
 
     def unmount(self):
@@ -422,20 +471,6 @@ class ArchiveDisk:
                 return
             time.sleep(0.1)
 
-    def fill(self):
-        """Writes the ballast until ENOSPC: the archive's volume is full."""
-        chunk = b"\0" * (1 << 20)
-        with open(self.ballast, "wb") as handle:
-            for _ in range(self.megabytes + 16):
-                try:
-                    handle.write(chunk)
-                    handle.flush()
-                except OSError as error:
-                    if error.errno == errno.ENOSPC:
-                        return True
-                    raise
-        return False
-
     def run(self):
         guarded(self.episodes_at_random)
 
@@ -444,15 +479,13 @@ class ArchiveDisk:
             kind = self.rng.choice(["full", "readOnly"])
             with self.lock:
                 if kind == "full":
-                    try:
-                        self.fill()
-                    except OSError:
-                        pass  # ENOSPC while closing the ballast: the volume is full all the same
-                    self.episodes["full"] += 1
+                    usage = os.statvfs(self.path)
+                    used_kb = (usage.f_blocks - usage.f_bfree) * usage.f_frsize // 1024
+                    ok = self.remount("size=%dk" % (used_kb + 8))  # EINVAL if it grew meanwhile: counted as refused
                 else:
-                    ok, _ = self.remount("ro")  # EBUSY while a file is open for writing
-                    self.episodes["readOnly" if ok else "readOnlyRefused"] += 1
-                self.active = kind
+                    ok = self.remount("ro")  # EBUSY while a file is open for writing
+                self.episodes[kind if ok else "refused"] += 1
+                self.active = kind if ok else None
             if self.stop.wait(self.rng.uniform(1.0, 4.0)):
                 break
             self.heal()
@@ -467,6 +500,9 @@ def seam_faults(rng, data_dir, archive_dir, tmpfs):
         (0.2, "data-eio", "write@%s=EIO:0.002;sync@%s=EIO:0.002" % (data, data)),
         (0.2, "archive-enospc-eio", "write@%s=ENOSPC:0.3;rename@%s=EIO:0.1;sync@%s=EIO:0.05" % (archive, archive, archive)),
         (0.15, "archive-unwritable", "open@%s=EACCES:1;createDirectory@%s=EACCES:1;rename@%s=EACCES:1" % (archive, archive, archive)),
+        # Directory syncs fail after renames: files in place whose publication is not finished,
+        # across kills and restarts.
+        (0.1, "archive-sync-eio", "sync@%s=EIO:0.6" % archive),
     ]
     if not tmpfs:
         # The seam stands in for the tmpfs episodes too: more runs with archive faults.
@@ -481,13 +517,39 @@ def seam_faults(rng, data_dir, archive_dir, tmpfs):
 
 def main():
     install_cleanup()
+    holder = {}
+
+    def on_terminate(signum, _frame):
+        # The runner's timeout: no server and no tmpfs may outlive this process.
+        kill_all_servers()
+        if holder.get("disk") is not None:
+            holder["disk"].unmount()
+        sys.stderr.write("terminated by signal %d; servers killed, tmpfs unmounted\n" % signum)
+        os._exit(3)
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    status = 1
+    try:
+        status = soak(holder)
+        return status
+    finally:
+        kill_all_servers()
+        disk = holder.get("disk")
+        if disk is not None and disk.mounted:
+            if status != 0:
+                # The tmpfs goes now: keep a copy of the archive with the rest of the work dir.
+                shutil.copytree(disk.path, os.path.join(holder["work"], "archive-copy"), dirs_exist_ok=True)
+            disk.unmount()
+
+
+def soak(holder):
     binary = os.environ.get("SLUICE_BINARY", "")
     if not binary or not os.access(binary, os.X_OK):
         sys.stderr.write("error: set SLUICE_BINARY to the sluice executable (got %r)\n" % binary)
         return 2
     minutes = float(os.environ.get("SLUICE_SOAK_MINUTES", "3"))
-    # The crash phase leaves about 45 s of the run for the final drain, the verify and the audit.
-    seconds = max(20.0, minutes * 60 - 45)
+    # The crash phase leaves about a minute of the run for the final drain, the verify and the audit.
+    seconds = max(20.0, minutes * 60 - 60)
     min_cycles = int(os.environ.get("SLUICE_SOAK_MIN_CYCLES", "8"))
     seed = int(os.environ.get("SLUICE_SOAK_SEED", str(random.SystemRandom().randrange(1, 2**31))))
     work = os.environ.get("SLUICE_WORK_DIR") or tempfile.mkdtemp(prefix="sluice-crash-soak-")
@@ -498,7 +560,9 @@ def main():
     os.makedirs(pipelines, exist_ok=True)
     source = {"stream": SOURCE_STREAM, "createIfMissing": True, "shardCount": 2}
     errors = {"errorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"}
-    write_pipeline(pipelines, STREAM_PIPELINE, source, "stream", size_mbs=1, interval_seconds=60)
+    # Retries for 1 s only: archive faults that last longer divert batches to delivery-failed.
+    write_pipeline(pipelines, STREAM_PIPELINE, source, "stream", size_mbs=1, interval_seconds=60, destination_extra=errors,
+                   extra={"retry": {"durationInSeconds": 1}})
     write_pipeline(pipelines, DIRECT_PIPELINE, {"directPut": {"shardCount": 2}}, "direct", size_mbs=1, interval_seconds=60)
     write_pipeline(pipelines, PROCS_PIPELINE, source, "procs", size_mbs=1, interval_seconds=60,
                    destination_extra=dict(errors, prefix="key=!{partitionKeyFromQuery:key}/!{timestamp:yyyy/MM/dd/HH}/"),
@@ -523,7 +587,8 @@ def main():
     archive = os.path.join(work, "archive")
     stop = threading.Event()
     # 48 MB for the short form; the load writes well under 1 MB/s of gzip per minute of soak.
-    disk = ArchiveDisk(archive, int(48 + 40 * minutes), seed * 10 + 8, stop)
+    disk = ArchiveDisk(archive, min(4096, int(48 + 40 * minutes)), seed * 10 + 8, stop)
+    holder["disk"], holder["work"] = disk, work
     tmpfs = disk.mount()
     log("seed %d, %.0f s of crashes (at least %d cycles), work dir %s, archive %s" % (
         seed, seconds, min_cycles, work, "on a %d MB tmpfs" % disk.megabytes if tmpfs else "on disk (%s)" % disk.why_not))
@@ -545,6 +610,7 @@ def main():
     cycles = kills = kills_during_flush = kills_mid_publish = terms = 0
     seam_runs = {}
     refused_starts = []
+    died = []
     bad_terms = []
     restart_seconds = []
     faults_now = None
@@ -561,6 +627,9 @@ def main():
                 reshard_answers.append(update_shard_count(target, 4 if len(reshard_answers) % 2 == 0 else 2))
             with flusher.lock:
                 flushing = flusher.in_flight > 0
+            if not server.running:
+                died.append("before stop %d: exited by itself with status %r; stderr: %s" % (
+                    cycles + 1, server.process.returncode, server.stderr_tail(1500)))
             target.set(None, None)
             if faults_now is None and rng.random() < 0.17:
                 # Now and then a graceful stop under load instead: it must exit 0 and lose nothing.
@@ -577,7 +646,7 @@ def main():
                 how = "SIGKILL" + (" during a flush" if flushing else "")
             cycles += 1
             # A hidden temporary file in the archive means the stop interrupted a publication.
-            interrupted = [name for name in hidden_files(archive) if not name.startswith(".soak-")]
+            interrupted = hidden_files(archive)
             if interrupted and how.startswith("SIGTERM") and disk.active is None:
                 bad_terms.append((cycles, "left %s" % interrupted[0]))  # a graceful stop finishes what it publishes
             elif interrupted:
@@ -613,6 +682,9 @@ def main():
     disk.heal()
 
     # Drain without faults: everything in the streams goes out, then a clean stop.
+    if not server.running:
+        died.append("before the drain: exited by itself with status %r; stderr: %s" % (
+            server.process.returncode, server.stderr_tail(1500)))
     target.set(None, None)
     server.kill()
     server.environment = {}
@@ -631,6 +703,9 @@ def main():
                 break
             time.sleep(0.5)
         log("final flush of %s: %d round(s), status %s" % (pipeline, rounds, json.dumps(published[pipeline])))
+    if not server.running:
+        died.append("during the drain: exited by itself with status %r; stderr: %s" % (
+            server.process.returncode, server.stderr_tail(1500)))
     exit_status = server.terminate(timeout=60)
     if exit_status is None:
         server.kill()
@@ -647,11 +722,12 @@ def main():
             verify_failures.append("%s: %s" % (pipeline, (verify.stdout + verify.stderr)[-2000:]))
 
     acknowledged, sent = ledger.acknowledged, ledger.sent
-    hidden = [name for name in hidden_files(archive) if not name.startswith(".soak-")]
-    per_directory, lost, duplicated, unknown, order_violations, damaged = {}, [], {}, [], [], []
+    hidden = hidden_files(archive)
+    per_directory, lost, duplicated, unknown, order_violations, damaged, altered = {}, [], {}, [], [], [], []
     unacknowledged_found = files = found_total = 0
+    error_codes_by_directory = {}
     for directory, producer_prefix in sorted(feeds.items()):
-        found, error_records, violations, broken, count = audit(archive, directory)
+        found, error_codes, in_errors, violations, broken, misplaced, count = audit(archive, directory)
         expected = {record_id for record_id in acknowledged if record_id.startswith(producer_prefix)}
         sent_here = {record_id for record_id in sent if record_id.startswith(producer_prefix)}
         missing = sorted(expected - set(found))
@@ -662,22 +738,32 @@ def main():
         unknown += ["%s:%s" % (directory, record_id) for record_id in strangers]
         order_violations += violations
         damaged += broken
+        altered += misplaced
         files += count
         found_total += len(found)
         unacknowledged_found += len(set(found) - expected - set(strangers))
+        error_codes_by_directory[directory] = error_codes
+        if directory == "exec":
+            # Every batch holding a poison record makes the plugin crash: it must end in error output.
+            poison = {record_id for record_id in expected if int(record_id.rsplit("-", 1)[1]) % POISON_EVERY == 7}
+            altered += [("exec", record_id, "poison record not in processing-failed error output")
+                        for record_id in sorted(poison - in_errors)[:20]]
         per_directory[directory] = {"acknowledged": len(expected), "found": len(found), "lost": len(missing),
-                                    "duplicated": len(doubled), "errorOutputRecords": error_records, "files": count}
-    plugin_crashes = 0
+                                    "duplicated": len(doubled), "errorOutputRecords": sum(error_codes.values()), "files": count}
+    plugin_crashes = in_place_retries = 0
     try:
         with open(server.stderr_path, "rb") as handle:
-            plugin_crashes = handle.read().count(b"boom: crashing on purpose")
+            log_text = handle.read()
+        plugin_crashes = log_text.count(b"exec stderr: boom: crashing on purpose")
+        in_place_retries = log_text.count(b"cannot sync the directory of a file published before a stop")
     except OSError:
         pass
     summary = {
         "seed": seed, "minutes": minutes, "cycles": cycles, "kills": kills, "killsDuringFlush": kills_during_flush,
         "killsMidPublish": kills_mid_publish, "sigterms": terms, "seamRuns": seam_runs, "startsRefusedUnderFaults": len(refused_starts),
         "archiveTmpfs": disk.megabytes if tmpfs else ("no: " + disk.why_not), "archiveEpisodes": disk.episodes,
-        "pluginCrashes": plugin_crashes,
+        "pluginCrashes": plugin_crashes, "inPlaceSyncRetriesAtStart": in_place_retries, "errorCodes": error_codes_by_directory,
+        "altered": len(altered), "diedUnasked": len(died),
         "restartSeconds": {"max": round(max(restart_seconds or [0]), 2),
                            "mean": round(sum(restart_seconds) / max(1, len(restart_seconds)), 2)},
         "sent": len(sent), "acknowledged": len(acknowledged), "found": found_total, "lost": len(lost),
@@ -711,6 +797,21 @@ def main():
         problems.append("hidden temporary files left in the archive: %s" % hidden[:10])
     if damaged:
         problems.append("damaged files: %s" % damaged[:10])
+    if altered:
+        problems.append("%d records altered, misplaced or missing from error output: %s" % (len(altered), altered[:10]))
+    if died:
+        problems.append("sluice serve exited without being stopped: %s" % died[:3])
+    # What the run covered. The long form must reach every fault path; the short one reports it.
+    delivery_failed = sum(count for code, count in error_codes_by_directory.get("stream", {}).items() if code.startswith("Destination."))
+    processing_failed = sum(error_codes_by_directory.get("exec", {}).values())
+    coverage = {"deliveryFailed": delivery_failed, "processingFailed": processing_failed,
+                "inPlaceSyncRetriesAtStart": in_place_retries, "killsMidPublish": kills_mid_publish,
+                "archiveEpisodes": sum(disk.episodes.values()) - disk.episodes["refused"] if tmpfs else None}
+    log("coverage: %s" % json.dumps(coverage))
+    if minutes >= 10:
+        uncovered = [name for name, value in coverage.items() if value == 0]
+        if uncovered:
+            problems.append("a %g-minute soak never reached: %s" % (minutes, ", ".join(uncovered)))
     if order_violations:
         problems.append("records of one partition key out of order: %s" % order_violations[:10])
     if THREAD_FAILURES:
@@ -721,9 +822,6 @@ def main():
         if not status.get("healthy", False):
             problems.append("pipeline %s unhealthy at the end: %s" % (pipeline, status.get("problem")))
     if problems:
-        if tmpfs:
-            # The tmpfs goes at exit: keep a copy of the archive with the rest of the work dir.
-            shutil.copytree(archive, os.path.join(work, "archive-copy"), dirs_exist_ok=True)
         print("FAILED (work dir kept: %s)" % work)
         for problem in problems:
             print(" - " + problem)

@@ -283,3 +283,52 @@ struct ReviewRegressionHostileTests {
         }
     }
 }
+
+/// Fails every batch that holds a record starting with "poison"; passes the others. Never splits.
+private struct FailsOnPoison: RecordProcessor {
+    var maySplit: Bool { false }
+    func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
+        if batch.contains(where: { $0.data.starts(with: Array("poison".utf8)) }) {
+            throw ProcessorFailure(code: "Lambda.FunctionError", "the plugin crashed")
+        }
+        return batch.map { ProcessorResult(recordID: $0.recordID, verdict: .ok(data: $0.data, partitionKeys: [:])) }
+    }
+}
+
+@Suite("Crash soak regressions")
+struct CrashSoakRegressionTests {
+    /// Found by the crash soak: a record whose batch failed processing went to error output and
+    /// was published, the server was killed while an older buffer (so the checkpoint) was still
+    /// open, and after the restart the re-read batch failed again: the record, already in a
+    /// published error file, went to error output a second time.
+    @Test func aFailedBatchDeliveredBeforeAKillIsNotDeliveredAgain() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let definition = try PipelineHarness.simple(sizeInMBs: 1, interval: 60, errorPrefix: "errors/", retry: 0)
+            let first = try h.runner(definition, processors: [FailsOnPoison()])
+            try h.put(["a\n"])
+            first.step()  // "a" waits in an open data buffer: the checkpoint stays before it
+            let poison = "poison " + String(repeating: "p", count: 800_000) + "\n"
+            try h.put([poison])
+            first.step()
+            first.step()
+            // The error document (more than 1 MB with its base64) was sealed by size and published.
+            #expect(try h.errorDocuments().count == 1)
+            #expect(first.status.bufferedRecords == 1)
+            // Kill: the next runner reads both records again.
+            let second = try h.runner(definition, processors: [FailsOnPoison()])
+            second.step()
+            second.step()
+            #expect(second.flushAll(reason: .shutdown))
+            // Re-read together, "a" now fails with the poison's batch (Firehose fails whole
+            // batches); each record is delivered once, somewhere.
+            let raw = try h.errorDocuments().map { document in
+                String(decoding: Data(base64Encoded: document["rawData"] as? String ?? "") ?? Data(), as: UTF8.self)
+            }
+            #expect(raw.filter { $0 == poison }.count == 1, "the poison record is in error output \(raw.filter { $0 == poison }.count) times")
+            let delivered = try h.dataFiles().values.map { String(decoding: $0, as: UTF8.self) }.joined()
+            #expect((delivered == "a\n" ? 1 : 0) + raw.filter { $0 == "a\n" }.count == 1)
+        }
+    }
+}

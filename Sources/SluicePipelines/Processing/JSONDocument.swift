@@ -454,6 +454,53 @@ extension JSONText {
     }
 }
 
+// MARK: - Skimmed records
+
+extension JSONDocument {
+    /// Whether the member name at `span` of `record` (whose bytes `buffer` holds) decodes to
+    /// `name`. Escaped names are decoded; plain ones are compared in place.
+    @inline(__always)
+    static func name(at span: JSONMemberSpan, of record: [UInt8], _ buffer: UnsafeBufferPointer<UInt8>, is name: [UInt8]) -> Bool {
+        if span.nameEscaped {
+            return JSONText(storage: record, start: span.nameStart, end: span.nameEnd, escaped: true).unescaped() == name
+        }
+        guard span.nameEnd - span.nameStart == name.count else { return false }
+        var index = 0
+        for byte in name {
+            if buffer[span.nameStart + index] != byte { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// Appends the JSON text in `range` of `buffer` (checked by `JSONParser.skim`) without the
+    /// white space between its tokens: the bytes `write` gives for the parsed value.
+    static func writeCompact(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [UInt8]) {
+        var index = range.lowerBound
+        var inString = false
+        var runStart = index
+        while index < range.upperBound {
+            let byte = buffer[index]
+            if inString {
+                if byte == 0x5C {
+                    index += 2
+                    continue
+                }
+                if byte == 0x22 { inString = false }
+            } else if byte == 0x22 {
+                inString = true
+            } else if isWhitespace(byte) {
+                if runStart < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<index])) }
+                runStart = index + 1
+            }
+            index += 1
+        }
+        if runStart < range.upperBound {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<range.upperBound]))
+        }
+    }
+}
+
 extension JSONValue {
     /// True for an object.
     var isObject: Bool {

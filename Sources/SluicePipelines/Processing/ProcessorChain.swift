@@ -26,6 +26,10 @@ package struct ProcessorChain: Sendable {
 
     package var isEmpty: Bool { processors.isEmpty }
 
+    /// Whether a record may come out as several outputs (a processor that may split, such as
+    /// kplDeaggregate, is in the chain).
+    package var maySplit: Bool { processors.contains { $0.maySplit } }
+
     /// The final fate of one output of an input record.
     package enum Outcome: Sendable, Equatable {
         case ok(data: [UInt8], partitionKeys: [String: String])
@@ -49,73 +53,97 @@ package struct ProcessorChain: Sendable {
     /// An output's index in this list is its sub-position, which the pipeline journals.
     package typealias Outputs = [Output]
 
-    private struct Item {
-        var origin: Int
-        var record: ProcessorRecord
-        var raw: [UInt8]
-        var outcome: Outcome?
-    }
-
     /// Runs the chain over a batch; returns, for each input record (same order), its outputs.
     ///
     /// - Parameter throwingFailures: a failure of a whole batch (a thrown `ProcessorFailure`, or
     ///   an answer that breaks the contract) is thrown, so the caller can retry the batch;
     ///   otherwise the batch's live records become `.failed` outputs.
     package func run(_ batch: [ProcessorRecord], throwingFailures: Bool) throws(ProcessorFailure) -> [Outputs] {
-        var items = batch.enumerated().map { Item(origin: $0.offset, record: $0.element, raw: $0.element.data, outcome: nil) }
+        // The records as they go (parallel arrays, so a batch whose records are all live is
+        // handed to a processor without copying a record): the input each came from, its bytes
+        // as they entered the chain, and its fate once decided.
+        var records = batch
+        var origins = Array(batch.indices)
+        var raws = batch.map(\.data)
+        var outcomes = [Outcome?](repeating: nil, count: batch.count)
+        var decided = 0
         for processor in processors {
-            let live = items.indices.filter { items[$0].outcome == nil }
-            if live.isEmpty { break }
-            var byID: [String: Int] = [:]
-            for index in live { byID[items[index].record.recordID] = index }
+            if decided == records.count { break }
+            let live = decided == 0 ? Array(records.indices) : records.indices.filter { outcomes[$0] == nil }
             let results: [ProcessorResult]
+            // Where each result's record is: answers in batch order (what built-in processors
+            // give) are matched by position; any other order by id, after Firehose's checks.
+            let targets: [Int]
             do {
-                results = try processor.process(live.map { items[$0].record })
-                try Self.check(results, ids: Set(byID.keys))
+                let input = decided == 0 ? records : live.map { records[$0] }
+                results = try processor.process(input)
+                if results.count == input.count, zip(results, input).allSatisfy({ $0.recordID == $1.recordID }) {
+                    targets = live
+                } else {
+                    var byID: [String: Int] = [:]
+                    for index in live { byID[records[index].recordID] = index }
+                    try Self.check(results, ids: Set(byID.keys))
+                    targets = results.map { byID[$0.recordID]! }
+                }
             } catch {
                 if throwingFailures { throw error }
-                for index in live { items[index].outcome = .failed(code: error.code, message: error.message) }
+                for index in live { outcomes[index] = .failed(code: error.code, message: error.message) }
+                decided += live.count
                 continue
             }
             var splits: [Int: [(data: [UInt8], partitionKey: String)]] = [:]
-            for result in results {
-                let index = byID[result.recordID]!
+            for (result, index) in zip(results, targets) {
                 switch result.verdict {
                 case .ok(let data, let keys):
-                    items[index].record.data = data
-                    items[index].record.partitionKeys.merge(keys) { _, new in new }
+                    records[index].data = data
+                    if !keys.isEmpty { records[index].partitionKeys.merge(keys) { _, new in new } }
                 case .dropped:
-                    items[index].outcome = .dropped
+                    outcomes[index] = .dropped
+                    decided += 1
                 case .processingFailed(let code, let message):
-                    items[index].outcome = .failed(code: code, message: message)
+                    outcomes[index] = .failed(code: code, message: message)
+                    decided += 1
                 case .split(let parts):
                     splits[index] = parts
                 }
             }
             if !splits.isEmpty {
-                var expanded: [Item] = []
-                expanded.reserveCapacity(items.count)
-                for (index, item) in items.enumerated() {
+                var expanded: [ProcessorRecord] = []
+                var expandedOrigins: [Int] = []
+                var expandedRaws: [[UInt8]] = []
+                var expandedOutcomes: [Outcome?] = []
+                expanded.reserveCapacity(records.count)
+                for index in records.indices {
                     guard let parts = splits[index] else {
-                        expanded.append(item)
+                        expanded.append(records[index])
+                        expandedOrigins.append(origins[index])
+                        expandedRaws.append(raws[index])
+                        expandedOutcomes.append(outcomes[index])
                         continue
                     }
                     for (position, part) in parts.enumerated() {
-                        var record = item.record
-                        record.recordID = item.record.recordID + "." + String(position)
+                        var record = records[index]
+                        record.recordID = records[index].recordID + "." + String(position)
                         record.data = part.data
                         record.partitionKey = part.partitionKey
                         record.subsequenceNumber = position
-                        expanded.append(Item(origin: item.origin, record: record, raw: part.data, outcome: nil))
+                        expanded.append(record)
+                        expandedOrigins.append(origins[index])
+                        expandedRaws.append(part.data)
+                        expandedOutcomes.append(nil)
                     }
                 }
-                items = expanded
+                records = expanded
+                origins = expandedOrigins
+                raws = expandedRaws
+                outcomes = expandedOutcomes
             }
         }
         var outputs = [Outputs](repeating: [], count: batch.count)
-        for item in items {
-            outputs[item.origin].append(
-                Output(outcome: item.outcome ?? .ok(data: item.record.data, partitionKeys: item.record.partitionKeys), raw: item.raw))
+        for index in records.indices {
+            outputs[origins[index]].append(
+                Output(outcome: outcomes[index] ?? .ok(data: records[index].data, partitionKeys: records[index].partitionKeys),
+                       raw: raws[index]))
         }
         return outputs
     }

@@ -95,6 +95,16 @@ package protocol RecordProcessor: Sendable {
     ///
     /// - Throws: `ProcessorFailure` when the whole batch failed.
     func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult]
+
+    /// Whether a verdict may be `.split` (several outputs for one record). The pipeline relies on
+    /// `false`: a record then has exactly one output, so after a restart a journaled output means
+    /// the whole record was delivered. Default true (the safe answer); processors that never split
+    /// say false.
+    var maySplit: Bool { get }
+}
+
+extension RecordProcessor {
+    package var maySplit: Bool { true }
 }
 
 /// What a processor may need from the pipeline that runs it (external processors use it for

@@ -181,17 +181,20 @@ package final class PipelineRunner: @unchecked Sendable {
             if item.diversion == nil, fs.exists(publisher.path(of: batch.object)) {
                 // Renamed into place just before the crash; only the journal line was missing.
                 // Its directory entry is made durable before it counts as published. If the
-                // archive refuses that now (unwritable, full), the batch stays pending and is
-                // published again, identically, when it recovers; being in place already, it is
-                // never diverted to error output (see `attempt`).
+                // archive refuses that now (unwritable, full), the batch stays pending and the
+                // sync is retried; being in place already, it is never diverted to error output
+                // (see `attempt`).
                 do {
                     try fs.synchronizeDirectory(containing: publisher.path(of: batch.object))
                     markPublished(batch.id)
-                    continue
                 } catch {
-                    logger.log(.warning, "cannot sync the directory of a file published before a stop; it is published again later",
+                    // Its staging file is not needed: publishing a file already in place only
+                    // syncs the directory (`Publisher.publish`).
+                    logger.log(.warning, "cannot sync the directory of a file published before a stop; retrying",
                                ["object": batch.object, "error": "\(error)"])
+                    pending.append(item)
                 }
+                continue
             }
             try ensureStaging(&item)
             pending.append(item)
@@ -588,6 +591,12 @@ package final class PipelineRunner: @unchecked Sendable {
             counters.incomingBytes += record.data.count
             let position = record.sequenceNumber.position
             if batchFailed, !skipRuns.isEmpty, hasJournaledOutput(position, shard: shard) {
+                if !chain.maySplit {
+                    // One output per record, and it was delivered before a restart (found by the
+                    // crash soak: it used to be routed to error output a second time).
+                    lastRouting[shard] = nil
+                    continue
+                }
                 // Some outputs of this record were delivered before a crash; the others cannot be
                 // told apart now. The whole record goes to error output (under an output index no
                 // run uses), so nothing is lost; a replay may repeat the delivered outputs.
@@ -927,7 +936,9 @@ package final class PipelineRunner: @unchecked Sendable {
             let exhausted = now.milliseconds - first.milliseconds >= Int64(definition.retryDurationSeconds) * 1000
             // A rename that succeeded before a failed directory sync leaves the file in place:
             // such a batch is retried (the sync), never diverted, or it would be in two places.
-            let renamed = item.diversion == nil && context.fileSystem.exists(publisher.path(of: object))
+            // (Unknown counts as in place: a failed lstat must not send a published file's
+            // records to error output as well.)
+            let renamed = item.diversion == nil && context.fileSystem.mayExist(publisher.path(of: object))
             if item.diversion == nil && exhausted && !renamed {
                 // Retries are spent: the records go to error output as delivery-failed.
                 do {

@@ -29,6 +29,64 @@ package enum JSONParser {
     }
 }
 
+/// One member of an object found by `JSONParser.skim`: where its name (inside the quotes) and
+/// its value lie in the body.
+package struct JSONMemberSpan: Sendable, Equatable {
+    package var nameStart: Int
+    package var nameEnd: Int
+    /// The name contains backslash escapes.
+    package var nameEscaped: Bool
+    package var valueStart: Int
+    package var valueEnd: Int
+}
+
+/// What `JSONParser.skim` found at the top of a body.
+package enum JSONSkim: Sendable, Equatable {
+    /// An object and its members, in body order.
+    case object([JSONMemberSpan])
+    /// Another value (`JSONValue.kindDescription` of it).
+    case other(kindDescription: String)
+}
+
+extension JSONParser {
+    /// Checks a body exactly as `parse` does (same errors, same offsets) without building values,
+    /// and returns where the top-level object's members lie. For processors that look at a few
+    /// members and copy the rest: no value is materialised and nothing is retained per member.
+    package static func skim(_ body: [UInt8], maximumDepth: Int = 64) throws(SyntaxError) -> JSONSkim {
+        try body.withUnsafeBufferPointer { (buffer) throws(SyntaxError) -> JSONSkim in
+            var scanner = Scanner(body: body, bytes: buffer, maximumDepth: maximumDepth)
+            scanner.skipWhitespace()
+            let result: JSONSkim
+            if scanner.index < buffer.count, buffer[scanner.index] == UInt8(ascii: "{") {
+                result = .object(try scanner.skimObject())
+            } else {
+                let first = scanner.index < buffer.count ? buffer[scanner.index] : 0
+                try scanner.skipValue(depth: 0)
+                result = .other(kindDescription: Scanner.kindDescription(first))
+            }
+            scanner.skipWhitespace()
+            guard scanner.index == buffer.count else {
+                throw SyntaxError(reason: "unexpected text after the JSON value", offset: scanner.index)
+            }
+            return result
+        }
+    }
+
+    /// Parses the value that fills `range` of `body` exactly (a member's value from `skim`).
+    package static func parse(_ body: [UInt8], range: Range<Int>, maximumDepth: Int = 64) throws(SyntaxError) -> JSONValue {
+        try body.withUnsafeBufferPointer { (buffer) throws(SyntaxError) -> JSONValue in
+            var scanner = Scanner(
+                body: body, bytes: UnsafeBufferPointer(rebasing: buffer[..<range.upperBound]), maximumDepth: maximumDepth)
+            scanner.index = range.lowerBound
+            let value = try scanner.value(depth: 0)
+            guard scanner.index == range.upperBound else {
+                throw SyntaxError(reason: "unexpected text after the JSON value", offset: scanner.index)
+            }
+            return value
+        }
+    }
+}
+
 private struct Scanner {
     let body: [UInt8]
     let bytes: UnsafeBufferPointer<UInt8>
@@ -148,6 +206,12 @@ private struct Scanner {
     /// A string starting at the opening quote. The hot loop only looks for the quote, a
     /// backslash or a control character; escapes are checked here and resolved on demand.
     mutating func string() throws(JSONParser.SyntaxError) -> JSONText {
+        let (start, end, escaped) = try scanString()
+        return JSONText(storage: body, start: start, end: end, escaped: escaped)
+    }
+
+    /// Moves past the string starting at the opening quote; returns where its contents lie.
+    mutating func scanString() throws(JSONParser.SyntaxError) -> (start: Int, end: Int, escaped: Bool) {
         index += 1  // "
         let start = index
         var escaped = false
@@ -155,10 +219,23 @@ private struct Scanner {
         guard let base = bytes.baseAddress else { throw fail("unterminated string") }
         var position = index
         while position < count {
+            // Eight bytes at a time while none of them is a quote, a backslash or a control
+            // character (SWAR: a byte is zero in `x` exactly when its high bit ends up set).
+            while position + 8 <= count {
+                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+                let quote = word ^ 0x2222_2222_2222_2222
+                let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
+                let special =
+                    ((quote &- 0x0101_0101_0101_0101) & ~quote) | ((backslash &- 0x0101_0101_0101_0101) & ~backslash)
+                    | ((word &- 0x2020_2020_2020_2020) & ~word)
+                if special & 0x8080_8080_8080_8080 != 0 { break }
+                position += 8
+            }
+            guard position < count else { break }
             let byte = base[position]
             if byte == 0x22 {
                 index = position + 1
-                return JSONText(storage: body, start: start, end: position, escaped: escaped)
+                return (start, position, escaped)
             }
             if byte == 0x5C {
                 escaped = true
@@ -202,6 +279,12 @@ private struct Scanner {
     /// A number per the JSON grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
     mutating func number() throws(JSONParser.SyntaxError) -> JSONText {
         let start = index
+        try scanNumber()
+        return JSONText(storage: body, start: start, end: index, escaped: false)
+    }
+
+    /// Moves past a number per the JSON grammar.
+    mutating func scanNumber() throws(JSONParser.SyntaxError) {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
         if bytes[index] == UInt8(ascii: "0") {
@@ -222,7 +305,102 @@ private struct Scanner {
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return JSONText(storage: body, start: start, end: index, escaped: false)
+    }
+
+    // MARK: Skimming (the same checks and errors as the builders above, nothing built)
+
+    static func kindDescription(_ first: UInt8) -> String {
+        switch first {
+        case UInt8(ascii: "["): "an array"
+        case UInt8(ascii: "\""): "a string"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): "a boolean"
+        case UInt8(ascii: "n"): "null"
+        case UInt8(ascii: "{"): "an object"
+        default: "a number"
+        }
+    }
+
+    mutating func skipValue(depth: Int) throws(JSONParser.SyntaxError) {
+        guard index < bytes.count else { throw fail("unexpected end of the body") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): try skipObject(depth: depth + 1)
+        case UInt8(ascii: "["): try skipArray(depth: depth + 1)
+        case UInt8(ascii: "\""): _ = try scanString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try scanNumber()
+        default: throw fail("unexpected character '\(Self.printable(bytes[index]))'")
+        }
+    }
+
+    /// The top-level object at `index` (depth 1), with the spans of its members.
+    mutating func skimObject() throws(JSONParser.SyntaxError) -> [JSONMemberSpan] {
+        var spans: [JSONMemberSpan] = []
+        spans.reserveCapacity(32)
+        try objectMembers(depth: 1) { span in spans.append(span) }
+        return spans
+    }
+
+    mutating func skipObject(depth: Int) throws(JSONParser.SyntaxError) {
+        try objectMembers(depth: depth) { _ in }
+    }
+
+    /// Walks the object at `index` like `object(depth:)`, handing each member's span to `body`.
+    @inline(__always)
+    mutating func objectMembers(depth: Int, _ body: (JSONMemberSpan) -> Void) throws(JSONParser.SyntaxError) {
+        guard depth <= maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
+        index += 1  // {
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let name = try scanString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let valueStart = index
+            try skipValue(depth: depth)
+            body(JSONMemberSpan(
+                nameStart: name.start, nameEnd: name.end, nameEscaped: name.escaped, valueStart: valueStart, valueEnd: index))
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of the body") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard bytes[index] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
+            index += 1
+            return
+        }
+    }
+
+    mutating func skipArray(depth: Int) throws(JSONParser.SyntaxError) {
+        guard depth <= maximumDepth else { throw fail("JSON nested deeper than \(maximumDepth) levels") }
+        index += 1  // [
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            try skipValue(depth: depth)
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of the body") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard bytes[index] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+            index += 1
+            return
+        }
     }
 
     @inline(__always)

@@ -35,6 +35,13 @@ package struct JSONText: Sendable {
 
     package var count: Int { end - start }
 
+    package init(storage: [UInt8], start: Int, end: Int, escaped: Bool) {
+        self.storage = storage
+        self.start = start
+        self.end = end
+        self.escaped = escaped
+    }
+
     /// Calls `body` with the bytes of the value: the raw slice, or the unescaped UTF-8 bytes
     /// when the string has escapes.
     package func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
@@ -136,6 +143,10 @@ package struct JSONText: Sendable {
 /// `null` member counts as absent (as kinesalite drops nulls before validation).
 package struct JSONObject: Sendable {
     package var members: [(name: JSONText, value: JSONValue)]
+
+    package init(members: [(name: JSONText, value: JSONValue)]) {
+        self.members = members
+    }
 
     /// The value of member `name`, or nil when absent or null.
     package subscript(_ name: StaticString) -> JSONValue? {

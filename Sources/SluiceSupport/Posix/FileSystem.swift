@@ -177,6 +177,15 @@ package struct FileSystem: Sendable {
         return lstat(path, &info) == 0
     }
 
+    /// Whether `path` may exist: false only when `lstat` says it does not (ENOENT, ENOTDIR);
+    /// any other failure (EACCES, EIO, …) leaves it unknown, so true. For decisions where
+    /// wrongly assuming "absent" would deliver twice.
+    package func mayExist(_ path: String) -> Bool {
+        var info = stat()
+        if lstat(path, &info) == 0 { return true }
+        return errno != ENOENT && errno != ENOTDIR
+    }
+
     /// Whether `path` is a directory.
     package func isDirectory(_ path: String) -> Bool {
         var info = stat()

@@ -27,6 +27,9 @@ package struct AppendDelimiterProcessor: RecordProcessor {
         self.delimiter = delimiter
     }
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { record in
             var data = record.data

@@ -75,6 +75,9 @@ package struct DecompressProcessor: RecordProcessor {
         self.init(maximumBytes: maximumBytes)
     }
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict(for: $0.data)) }
     }

@@ -310,6 +310,9 @@ package final class ExecProcessor: RecordProcessor {
 
     // MARK: - Processing
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         guard !batch.isEmpty else { return [] }
         let fragments = batch.map(Self.fragment)

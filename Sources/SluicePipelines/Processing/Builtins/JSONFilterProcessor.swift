@@ -97,6 +97,8 @@ package struct JSONFilterProcessor: RecordProcessor {
         })
 
     private let predicate: Predicate
+    /// The top-level members the predicate looks at (nil: it looks at the whole record).
+    private let topLevelNames: [[UInt8]]?
     package let action: Action
     /// The predicate as written.
     package let expression: String
@@ -105,12 +107,17 @@ package struct JSONFilterProcessor: RecordProcessor {
     ///
     /// - Throws: `ProcessorConfigurationError` for parameter `where`, naming the column and what
     ///   was expected there.
-    package init(where expression: String, action: Action = .keep) throws(ProcessorConfigurationError) {
+    /// - Parameter topLevelFastPath: false parses every record whole (tests compare both paths).
+    package init(where expression: String, action: Action = .keep, topLevelFastPath: Bool = true) throws(ProcessorConfigurationError) {
         var parser = Parser(Array(expression.utf8))
         self.predicate = try parser.parse()
         self.action = action
         self.expression = expression
+        self.topLevelNames = topLevelFastPath ? predicate.topLevelNames() : nil
     }
+
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
 
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict($0.data)) }
@@ -120,12 +127,32 @@ package struct JSONFilterProcessor: RecordProcessor {
     package func verdict(_ data: [UInt8]) -> ProcessorVerdict {
         let value: JSONValue
         do {
-            value = try JSONDocument.parse(data)
+            if let names = topLevelNames {
+                value = try Self.pruned(data, keeping: names)
+            } else {
+                value = try JSONDocument.parse(data)
+            }
         } catch {
             return .processingFailed(
                 code: Self.failureCode, message: "record is not valid JSON: \(JSONDocument.describe(error))")
         }
         return predicate.evaluate(value) == (action == .keep) ? .ok(data: data, partitionKeys: [:]) : .dropped
+    }
+
+    /// The record checked whole (as `JSONDocument.parse` does, same errors) but parsed only in
+    /// the top-level members the predicate names; every other member is left out. Paths that
+    /// start at such a member find the same values as in the whole record, and on a record that
+    /// is not an object every such path is absent, as with `null`.
+    static func pruned(_ data: [UInt8], keeping names: [[UInt8]]) throws(JSONParser.SyntaxError) -> JSONValue {
+        guard case .object(let spans) = try JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth) else { return .null }
+        var members: [(name: JSONText, value: JSONValue)] = []
+        try data.withUnsafeBufferPointer { (buffer) throws(JSONParser.SyntaxError) in
+            for span in spans where names.contains(where: { JSONDocument.name(at: span, of: data, buffer, is: $0) }) {
+                let value = try JSONParser.parse(data, range: span.valueStart..<span.valueEnd, maximumDepth: JSONDocument.maximumDepth)
+                members.append((JSONText(storage: data, start: span.nameStart, end: span.nameEnd, escaped: span.nameEscaped), value))
+            }
+        }
+        return .object(JSONObject(members: members))
     }
 
     /// True when the predicate matches the JSON value `value` (for tests and `sluice validate`).
@@ -196,6 +223,31 @@ extension JSONFilterProcessor {
                 let string = String(decoding: JSONDocument.decoded(text), as: UTF8.self)
                 return regex.firstMatch(in: string, range: NSRange(location: 0, length: string.utf16.count)) != nil
             }
+        }
+
+        /// The first member names of every path in the predicate, or nil when a path is the
+        /// record itself or starts with an index (then the whole record is parsed).
+        func topLevelNames() -> [[UInt8]]? {
+            var names: [[UInt8]] = []
+            func add(_ path: JSONDocument.Path) -> Bool {
+                guard case .member(let name)? = path.components.first else { return false }
+                if !names.contains(name) { names.append(name) }
+                return true
+            }
+            func add(_ operand: Operand) -> Bool {
+                if case .path(let path) = operand { return add(path) }
+                return true
+            }
+            func walk(_ predicate: Predicate) -> Bool {
+                switch predicate {
+                case .and(let left, let right), .or(let left, let right): return walk(left) && walk(right)
+                case .not(let inner): return walk(inner)
+                case .compare(let left, _, let right): return add(left) && add(right)
+                case .oneOf(let operand, _): return add(operand)
+                case .exists(let path), .matches(let path, _): return add(path)
+                }
+            }
+            return walk(self) ? names : nil
         }
 
         /// Numbers and strings are ordered; other values only compare for equality.

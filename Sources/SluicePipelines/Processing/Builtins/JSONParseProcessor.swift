@@ -42,6 +42,9 @@ package struct JSONParseProcessor: RecordProcessor {
         self.requireObject = requireObject
     }
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict($0.data)) }
     }

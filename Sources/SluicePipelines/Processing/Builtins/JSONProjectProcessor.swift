@@ -72,11 +72,22 @@ package struct JSONProjectProcessor: RecordProcessor {
     private let renames: [(from: JSONDocument.Path, to: JSONDocument.Path)]
     private let additions: [(path: JSONDocument.Path, value: Value)]
     private let delimiter: [UInt8]?
+    /// The edits, when they all name top-level members: then records are edited as spans of
+    /// their own bytes (`JSONParser.skim`) instead of as parsed trees, with the same output.
+    private let topLevel: TopLevelEdits?
+
+    struct TopLevelEdits: Sendable {
+        var drops: [[UInt8]]
+        var renames: [(from: [UInt8], to: [UInt8])]
+        var additions: [(name: [UInt8], value: Value)]
+    }
 
     /// Parses the parameters once; records are then only edited.
     ///
     /// - Throws: `ProcessorConfigurationError` naming the parameter and the column of the mistake.
-    package init(parameters: [String: String]) throws(ProcessorConfigurationError) {
+    /// - Parameter topLevelFastPath: false edits every record as a parsed tree (tests compare both
+    ///   paths).
+    package init(parameters: [String: String], topLevelFastPath: Bool = true) throws(ProcessorConfigurationError) {
         guard Self.parameterNames.contains(where: { parameters[$0] != nil }) else {
             throw ProcessorConfigurationError(
                 parameter: nil,
@@ -117,10 +128,26 @@ package struct JSONProjectProcessor: RecordProcessor {
         self.drops = drops
         self.renames = renames
         self.additions = additions
+        // Edits of top-level members only (the usual case) run on the record's bytes.
+        func single(_ path: JSONDocument.Path) -> [UInt8]? {
+            guard let names = path.memberNames, names.count == 1 else { return nil }
+            return names[0]
+        }
+        let topDrops = drops.compactMap(single)
+        let topRenames = renames.compactMap { rename in single(rename.from).flatMap { from in single(rename.to).map { (from, $0) } } }
+        let topAdditions = additions.compactMap { addition in single(addition.path).map { ($0, addition.value) } }
+        if topLevelFastPath, keep == nil, topDrops.count == drops.count, topRenames.count == renames.count, topAdditions.count == additions.count {
+            topLevel = TopLevelEdits(drops: topDrops, renames: topRenames, additions: topAdditions)
+        } else {
+            topLevel = nil
+        }
         self.delimiter = try parameters["delimiter"].map { (text) throws(ProcessorConfigurationError) in
             try AppendDelimiterProcessor.delimiter(parameter: "delimiter", text)
         }
     }
+
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
 
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict($0)) }
@@ -128,6 +155,7 @@ package struct JSONProjectProcessor: RecordProcessor {
 
     /// The verdict for one record.
     package func verdict(_ record: ProcessorRecord) -> ProcessorVerdict {
+        if let topLevel { return verdict(record, topLevel) }
         let parsed: JSONValue
         do {
             parsed = try JSONDocument.parse(record.data)
@@ -181,6 +209,85 @@ package struct JSONProjectProcessor: RecordProcessor {
         return .ok(data: out, partitionKeys: [:])
     }
 
+    /// `verdict` for top-level edits: the same steps as the tree edit (drops, renames,
+    /// additions, in that order, with the same rules for repeated names) on a list of members
+    /// that point into the record, then the same compact output.
+    private func verdict(_ record: ProcessorRecord, _ edits: TopLevelEdits) -> ProcessorVerdict {
+        let data = record.data
+        let skim: JSONSkim
+        do {
+            skim = try JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth)
+        } catch {
+            return .processingFailed(
+                code: Self.invalidJSONCode, message: "record is not valid JSON: \(JSONDocument.describe(error))")
+        }
+        guard case .object(let spans) = skim else {
+            guard case .other(let kind) = skim else { return .dropped }  // unreachable
+            return .processingFailed(
+                code: Self.notAnObjectCode,
+                message: "record is \(kind), not a JSON object; jsonProject edits objects "
+                    + "(put jsonFilter or jsonParse before it to route other records)")
+        }
+        enum Name { case source(Int), new([UInt8]) }
+        enum Content { case source(Int), value(Value) }
+        struct Member {
+            var name: Name
+            var content: Content
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count + 64)
+        data.withUnsafeBufferPointer { buffer in
+            var members = spans.indices.map { Member(name: .source($0), content: .source($0)) }
+            func matches(_ member: Member, _ name: [UInt8]) -> Bool {
+                switch member.name {
+                case .source(let index): JSONDocument.name(at: spans[index], of: data, buffer, is: name)
+                case .new(let bytes): bytes == name
+                }
+            }
+            for name in edits.drops {
+                members.removeAll { matches($0, name) }
+            }
+            for (old, new) in edits.renames where old != new {
+                guard members.contains(where: { matches($0, old) }) else { continue }
+                members.removeAll { matches($0, new) }
+                for index in members.indices where matches(members[index], old) { members[index].name = .new(new) }
+            }
+            for (name, value) in edits.additions {
+                let matching = members.indices.filter { matches(members[$0], name) }
+                if let last = matching.last {
+                    members[last].content = .value(value)
+                    for index in matching.dropLast().reversed() { members.remove(at: index) }
+                } else {
+                    members.append(Member(name: .new(name), content: .value(value)))
+                }
+            }
+            out.append(UInt8(ascii: "{"))
+            for (position, member) in members.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                switch member.name {
+                case .source(let index):
+                    out.append(UInt8(ascii: "\""))
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[spans[index].nameStart..<spans[index].nameEnd]))
+                    out.append(UInt8(ascii: "\""))
+                case .new(let name): JSONDocument.writeString(name, into: &out)
+                }
+                out.append(UInt8(ascii: ":"))
+                switch member.content {
+                case .source(let index): JSONDocument.writeCompact(buffer, spans[index].valueStart..<spans[index].valueEnd, into: &out)
+                case .value(.json(let json)): JSONDocument.write(json, into: &out)
+                case .value(.metadata(let name)): Self.appendMetadata(name, of: record, into: &out)
+                }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        if let delimiter {
+            out.append(contentsOf: delimiter)
+        } else {
+            out.append(contentsOf: JSONDocument.trailingNewline(of: data))
+        }
+        return .ok(data: out, partitionKeys: [:])
+    }
+
     private func conflict(_ what: String, _ path: JSONDocument.Path, _ error: Node.Conflict) -> ProcessorVerdict {
         let names = path.memberNames ?? []
         let parent = Self.display(names[..<error.depth])
@@ -191,15 +298,23 @@ package struct JSONProjectProcessor: RecordProcessor {
     /// The JSON text of a metadata value for `record`.
     private static func metadata(_ name: Metadata, of record: ProcessorRecord) -> [UInt8] {
         var out: [UInt8] = []
+        appendMetadata(name, of: record, into: &out)
+        return out
+    }
+
+    /// Appends the JSON text of a metadata value for `record`.
+    private static func appendMetadata(_ name: Metadata, of record: ProcessorRecord, into out: inout [UInt8]) {
         switch name {
         case .arrivalTimestamp: out.append(contentsOf: String(record.approximateArrival.milliseconds).utf8)
-        case .arrivalTime: JSONDocument.writeString(UTCDate.iso8601(record.approximateArrival).utf8, into: &out)
+        case .arrivalTime:
+            out.append(UInt8(ascii: "\""))  // digits, '-', ':', 'T', '.', 'Z': nothing to escape
+            UTCDate.appendISO8601(record.approximateArrival, into: &out)
+            out.append(UInt8(ascii: "\""))
         case .stream: JSONDocument.writeString(record.sourceStream.utf8, into: &out)
         case .shardId: JSONDocument.writeString(record.shardID.utf8, into: &out)
         case .sequenceNumber: JSONDocument.writeString(record.sequenceNumber.utf8, into: &out)
         case .partitionKey: JSONDocument.writeString(record.partitionKey.utf8, into: &out)
         }
-        return out
     }
 
     /// A member path for messages: `.user.name`, `.["first name"]`.

@@ -71,6 +71,9 @@ package struct MetadataExtractionProcessor: RecordProcessor {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
     }
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { record in
             let root: JSONValue

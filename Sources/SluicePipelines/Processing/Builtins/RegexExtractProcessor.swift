@@ -116,6 +116,9 @@ package struct RegexExtractProcessor: RecordProcessor {
         self.regex = anchored
     }
 
+    /// One output per record: it never splits.
+    package var maySplit: Bool { false }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict(for: $0.data)) }
     }
