@@ -11,7 +11,7 @@ import Glibc
 /// `Tests/Interop/firehose_interop.py` (boto3 `firehose` and `kinesis`, the aws CLI, the admin
 /// endpoint, SIGTERM), which starts its own servers on free loopback ports with temporary
 /// pipeline, data and archive directories.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5 * testTimeScale)))
 struct FirehoseInteropTests {
     @Test func botoAndCLIFirehoseClientsDeliverIntoTheArchive() throws {
         let binary = productsDirectory + "/sluice"

@@ -15,7 +15,7 @@ private struct EchoHandler: HTTPHandler {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct HTTPServerTests {
+@Suite(.timeLimit(.minutes(testTimeScale))) struct HTTPServerTests {
     private func withServer(_ adjust: (inout HTTPServerConfiguration) -> Void = { _ in }, _ body: (HTTPServer) throws -> Void) throws {
         var configuration = HTTPServerConfiguration()
         configuration.port = 0
@@ -200,7 +200,7 @@ private final class DeferredHandler: HTTPHandler {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct HTTPServerShutdownTests {
+@Suite(.timeLimit(.minutes(testTimeScale))) struct HTTPServerShutdownTests {
     private func startServer(_ handler: DeferredHandler) throws -> HTTPServer {
         var configuration = HTTPServerConfiguration()
         configuration.port = 0

@@ -5,7 +5,7 @@ import Testing
 /// Drives a real `sluice serve` process with unmodified AWS clients: runs
 /// `Tests/Interop/kinesis_interop.py` (boto3, the aws CLI and raw sockets) against it, then stops
 /// the server with SIGTERM and expects a clean exit.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5 * testTimeScale)))
 struct InteropTests {
     @Test func botoCLIAndRawSocketClientsWorkAgainstTheServeProcess() throws {
         let binary = productsDirectory + "/sluice"

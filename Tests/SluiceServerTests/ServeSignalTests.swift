@@ -18,7 +18,7 @@ import Glibc
 /// with a tiny receive buffer that never reads. The worker answering it stays blocked writing
 /// (its write timeout is 30 s), so the drain lasts the whole grace period (10 s, fixed in
 /// `ServeCommand`; there is no flag for it).
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(2 * testTimeScale)))
 struct ServeSignalTests {
     @Test(arguments: [(SIGTERM, SIGTERM), (SIGINT, SIGTERM), (SIGTERM, SIGINT)])
     func aSecondSignalDuringTheDrainExitsWithStatusOne(first: Int32, second: Int32) throws {
@@ -49,8 +49,13 @@ struct ServeSignalTests {
                 TestHTTPClient.encode(
                     "POST", "/", headers: ServeSignalTests.headers("GetRecords"),
                     body: Array(#"{"ShardIterator":"\#(token)","Limit":10000}"#.utf8)))
-            // The response has begun: the handler ran and a worker is writing the rest.
-            try #require(reader.waitForResponseBytes(timeoutMilliseconds: 10_000), "no response bytes within 10 s")
+            // The response has begun: the handler ran and a worker is writing the rest. Encoding
+            // 9.6 MB takes about 1.5 s in a debug build and 9 s under ThreadSanitizer, hence the
+            // scaled bound.
+            let responseWait = scaledMilliseconds(10_000)
+            try #require(
+                reader.waitForResponseBytes(timeoutMilliseconds: Int32(responseWait)),
+                "no response bytes within \(responseWait / 1000) s")
 
             try #require(
                 server.waitUntilTerminationSignalsAreHandled(timeoutMilliseconds: 10_000),
