@@ -27,6 +27,10 @@ struct PipelineBenchmark {
     var partitions: Int?
     var timeoutSeconds: Int
     var batch = 500
+    /// `--keep-archive DIR`: after the checks, the published archive is moved to DIR (which must
+    /// not exist yet) instead of being removed with the run's scratch data, so that a caller (the
+    /// peer benchmark, `Tests/Bench/peers.py`) can compare it with the input line by line.
+    var keepArchive: String? = nil
 
     static let pipelineName = "clickstream"
     static let streamName = "clickstream"
@@ -125,6 +129,13 @@ struct PipelineBenchmark {
         guard archive.files == status.counters.filesPublished else {
             throw BenchmarkError("the archive holds \(archive.files) files; the pipeline reports \(status.counters.filesPublished) published")
         }
+        if let keepArchive {
+            do {
+                try FileManager.default.moveItem(atPath: directory + "/archive", toPath: keepArchive)
+            } catch {
+                throw BenchmarkError("cannot move the archive to --keep-archive '\(keepArchive)' (it must not exist yet): \(error)")
+            }
+        }
 
         let e2eRate = Double(prepared.payloadBytes) / 1e6 / seconds
         let zlibRate = Double(prepared.payloadBytes) / 1e6 / prepared.zlibSeconds
@@ -155,6 +166,7 @@ struct PipelineBenchmark {
             ("size_in_mbs", "\(sizeInMBs)"), ("interval_s", "900"), ("gzip_level", "6"), ("durability", "\"always\""),
             ("data", "\"\(prepared.source)\""),
         ]
+        if let keepArchive { extra.append(("archive_kept", jsonString(keepArchive))) }
         if let partitions {
             extra.insert(("bar_rss_le_200_mb", peakMegabytes <= Self.rssBarMegabytes ? "\"met\"" : "\"not met\""), at: 12)
             if openPartitions < partitions {

@@ -11,7 +11,8 @@ import SluiceSupport
 //   swift run -c release sluice-bench http-put-record [--connections 64] [--shards 4]
 //
 //   swift run -c release sluice-bench pipeline-e2e [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
-//       [--size-mb 64] [--partitions 500 (then --size-mb defaults to 128)] [--timeout 600] [--dir DIR]
+//       [--size-mb 64] [--partitions 500 (then --size-mb defaults to 128)] [--timeout 600] [--dir DIR] [--keep-archive NEWDIR]
+//   swift run -c release sluice-bench processor-chain [--records 200000] [--chain appendDelimiter|jsonFilter|jsonProject|builtin-chain]
 //   swift run -c release sluice-bench pipeline-transform [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
 //       [--size-mb 64] [--timeout 600] [--dir DIR] [--modes none,builtin-chain,exec-persistent]
 //       [--exec-handler passthrough|example] [--plugins DIR]
@@ -23,12 +24,16 @@ guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
     print(
         "usage: sluice-bench <log-append|log-read|http-put-records|http-put-record> [--seconds S] [--batch N] [--shards N] [--threads 1,4,16] [--connections N] [--mb N] [--data-dir DIR]\n"
             + "       sluice-bench pipeline-e2e [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--partitions 500] [--timeout 600] [--dir DIR]\n"
+            + "           [--keep-archive NEWDIR]\n"
             + "         FILE: clickstream.jsonl of /work/shared/bench/gen_data.py (python3 gen_data.py DIR MB); without it the lines are generated in Swift\n"
             + "         --partitions N: N one-second partitions open at once, sizeInMBs 128 (the peak-RSS scenario)\n"
+            + "         --keep-archive NEWDIR: move the published files there after the checks (for a line-by-line comparison)\n"
             + "       sluice-bench pipeline-transform [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--timeout 600] [--dir DIR]\n"
             + "           [--modes none,builtin-chain,exec-persistent] [--exec-handler passthrough|example] [--plugins DIR]\n"
             + "         the same data through no processors, jsonFilter+jsonProject+appendDelimiter, and a persistent exec plugin\n"
-            + "         (Pipelines/plugins/sluice_exec.py; DIR: where it is); bars: the chain costs <= 15%, exec >= 50 MB/s")
+            + "         (Pipelines/plugins/sluice_exec.py; DIR: where it is); bars: the chain costs <= 15%, exec >= 50 MB/s\n"
+            + "       sluice-bench processor-chain [--records 200000] [--chain appendDelimiter|jsonFilter|jsonProject|builtin-chain]\n"
+            + "         the built-in processors alone, in memory: CPU nanoseconds per clickstream record")
     exit(64)
 }
 
@@ -86,11 +91,12 @@ do {
             FileHandle.standardError.write(Data("error: --partitions must be at most 900 (one-second partitions within the 900 s interval)\n".utf8))
             exit(64)
         }
-        let e2e = PipelineBenchmark(
+        var e2e = PipelineBenchmark(
             baseDirectory: options["dir"] ?? options["data-dir"] ?? NSTemporaryDirectory(), input: options["input"],
             megabytes: option("mb", 200, in: options), connections: option("connections", 8, in: options),
             shards: option("shards", 2, in: options), sizeInMBs: option("size-mb", partitions == nil ? 64 : 128, in: options),
             partitions: partitions, timeoutSeconds: option("timeout", 600, in: options))
+        e2e.keepArchive = options["keep-archive"]
         print(try e2e.run().json)
     case "pipeline-transform":
         var modes: [TransformBenchmark.Mode] = []
@@ -114,10 +120,12 @@ do {
             base: base, modes: modes, execHandler: handler,
             pluginsDirectory: options["plugins"] ?? TransformBenchmark.defaultPluginsDirectory)
         try transform.run { line in StandardStreams.writeOutput(Array((line + "\n").utf8)) }  // unbuffered: each run as it ends
+    case "processor-chain":
+        try ChainBenchmark(records: option("records", 200_000, in: options), only: options["chain"]).run { print($0) }
     case "log-read":
         print(try benchmark.read(megabytes: option("mb", 512, in: options)).json)
     default:
-        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records, http-put-record, pipeline-e2e or pipeline-transform\n".utf8))
+        FileHandle.standardError.write(Data("error: unknown scenario '\(scenario)'; use log-append, log-read, http-put-records, http-put-record, pipeline-e2e, pipeline-transform or processor-chain\n".utf8))
         exit(64)
     }
 } catch {
