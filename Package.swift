@@ -18,6 +18,8 @@ let package = Package(
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        // For the libFuzzer package in Tests/Fuzz, which builds one fuzzer per target over it.
+        .library(name: "SluiceFuzzTargets", targets: ["SluiceFuzzTargets"]),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -32,6 +34,11 @@ let package = Package(
         .target(name: "SluiceCLI", dependencies: ["SluiceServer"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice", dependencies: ["SluiceCLI"], swiftSettings: swiftSettings),
         .executableTarget(name: "sluice-bench", dependencies: ["SluiceServer", "SluicePipelines"], swiftSettings: swiftSettings),
+        // The fuzz targets (run by Tests/Fuzz/fuzz.sh): built in every build so they never rot,
+        // replayed over Fixtures/fuzz by SluiceFuzzTargetsTests.
+        .target(
+            name: "SluiceFuzzTargets", dependencies: ["SluiceServer", "SluicePipelines", "SluiceStreams", "SluiceSupport"],
+            swiftSettings: swiftSettings),
 
         .target(
             name: "SluiceTestSupport", dependencies: ["SluiceSupport"],
@@ -50,6 +57,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceCLITests", dependencies: ["SluiceCLI", "SluicePipelines", "SluiceServer", "SluiceStreams", "SluiceTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceFuzzTargetsTests", dependencies: ["SluiceFuzzTargets", "SluiceTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -36,10 +36,13 @@ package struct HTTPParser {
         case size
         case data(remaining: Int)
         case dataEnd
-        case trailer
+        /// Trailer lines after the last chunk; `consumed` bytes of them so far.
+        case trailer(consumed: Int)
     }
 
     package let limits: HTTPLimits
+    /// A chunk size line with its extensions, without CRLF.
+    static let maximumChunkLineBytes = 1024
     private var buffer: [UInt8] = []
     private var start = 0
     private var scanned = 0
@@ -129,7 +132,9 @@ package struct HTTPParser {
         }
         scanned = max(scanned, buffer.count)
         guard let end else {
-            if buffer.count - start > limits.maximumHeaderBytes {
+            // Up to three bytes of the blank line may already be here without the fourth: a head
+            // within the limit must not be refused because of where the stream was cut.
+            if buffer.count - start > limits.maximumHeaderBytes + 3 {
                 return .failure(431, "The request line and headers exceed \(limits.maximumHeaderBytes) bytes.")
             }
             return nil
@@ -204,9 +209,12 @@ package struct HTTPParser {
         while true {
             switch chunk {
             case .size:
+                // The limit holds however the line is cut: while its CRLF is incomplete, its CR may
+                // already be here.
                 guard let lineEnd = findLineEnd(from: start) else {
-                    return buffer.count - start > 1024 ? .failure(400, "A chunk size line is too long.") : nil
+                    return buffer.count - start > Self.maximumChunkLineBytes + 1 ? .failure(400, "A chunk size line is too long.") : nil
                 }
+                if lineEnd - start > Self.maximumChunkLineBytes { return .failure(400, "A chunk size line is too long.") }
                 var text = String(decoding: buffer[start..<lineEnd], as: UTF8.self)
                 if let semicolon = text.firstIndex(of: ";") { text = String(text[..<semicolon]) }
                 guard !text.isEmpty, text.utf8.count <= 8, let size = Int(text.trimmingCharacters(in: " \t"), radix: 16), size >= 0 else {
@@ -214,7 +222,7 @@ package struct HTTPParser {
                 }
                 start = lineEnd + 2
                 if size == 0 {
-                    chunk = .trailer
+                    chunk = .trailer(consumed: 0)
                 } else {
                     if body.count + size > limits.maximumBodyBytes {
                         return .failure(413, "The request body exceeds the limit of \(limits.maximumBodyBytes) bytes.")
@@ -232,11 +240,18 @@ package struct HTTPParser {
                 guard buffer[start] == 13 && buffer[start + 1] == 10 else { return .failure(400, "A chunk is not followed by CRLF.") }
                 start += 2
                 chunk = .size
-            case .trailer:
-                guard let lineEnd = findLineEnd(from: start) else { return nil }
+            case .trailer(let consumed):
+                // Trailer fields count against the header limit, however the lines are cut.
+                let tooLong = HeadOutcome.failure(431, "The chunked body's trailer fields exceed \(limits.maximumHeaderBytes) bytes.")
+                guard let lineEnd = findLineEnd(from: start) else {
+                    return consumed + buffer.count - start > limits.maximumHeaderBytes + 1 ? tooLong : nil
+                }
+                let total = consumed + lineEnd - start + 2
+                if total > limits.maximumHeaderBytes + 2 { return tooLong }
                 let empty = lineEnd == start
                 start = lineEnd + 2
                 if empty { return .parsed }
+                chunk = .trailer(consumed: total)
             }
         }
     }
