@@ -1,3 +1,7 @@
+internal import Dispatch
+internal import Foundation
+internal import Synchronization
+
 /// A pipeline's processors, applied in the order of its `processors` list.
 ///
 /// Each processor sees the records still alive after the ones before it. Every answer is
@@ -30,6 +34,14 @@ package struct ProcessorChain: Sendable {
     /// kplDeaggregate, is in the chain).
     package var maySplit: Bool { processors.contains { $0.maySplit } }
 
+    /// Whether every processor is pure (`RecordProcessor.isPure`): then a large batch is cut into
+    /// parts that run on several threads at once, with the same outputs as one run.
+    package var isPure: Bool { processors.allSatisfy { $0.isPure } }
+
+    /// Threads for one pure batch, and the fewest records worth a thread.
+    static let lanes = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+    static let recordsPerLane = 256
+
     /// The final fate of one output of an input record.
     package enum Outcome: Sendable, Equatable {
         case ok(data: [UInt8], partitionKeys: [String: String])
@@ -59,6 +71,29 @@ package struct ProcessorChain: Sendable {
     ///   an answer that breaks the contract) is thrown, so the caller can retry the batch;
     ///   otherwise the batch's live records become `.failed` outputs.
     package func run(_ batch: [ProcessorRecord], throwingFailures: Bool) throws(ProcessorFailure) -> [Outputs] {
+        let lanes = min(Self.lanes, batch.count / Self.recordsPerLane)
+        guard isPure, lanes >= 2 else { return try runInOrder(batch, throwingFailures: throwingFailures) }
+        // Pure processors answer each record on its own: contiguous parts of the batch run at
+        // once and their outputs are joined in order. A part that fails as a whole (no built-in
+        // does) sends the whole batch through one run, so failures cover what they always did.
+        let size = (batch.count + lanes - 1) / lanes
+        let parts = Mutex([Result<[Outputs], ProcessorFailure>?](repeating: nil, count: lanes))
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            let slice = Array(batch[(lane * size)..<min(batch.count, (lane + 1) * size)])
+            let result = Result { () throws(ProcessorFailure) -> [Outputs] in try runInOrder(slice, throwingFailures: true) }
+            parts.withLock { $0[lane] = result }
+        }
+        var outputs: [Outputs] = []
+        outputs.reserveCapacity(batch.count)
+        for part in parts.withLock({ $0 }) {
+            guard case .success(let partOutputs)? = part else { return try runInOrder(batch, throwingFailures: throwingFailures) }
+            outputs.append(contentsOf: partOutputs)
+        }
+        return outputs
+    }
+
+    /// `run` on one thread, in order.
+    private func runInOrder(_ batch: [ProcessorRecord], throwingFailures: Bool) throws(ProcessorFailure) -> [Outputs] {
         // The records as they go (parallel arrays, so a batch whose records are all live is
         // handed to a processor without copying a record): the input each came from, its bytes
         // as they entered the chain, and its fate once decided.

@@ -101,10 +101,16 @@ package protocol RecordProcessor: Sendable {
     /// the whole record was delivered. Default true (the safe answer); processors that never split
     /// say false.
     var maySplit: Bool { get }
+
+    /// Whether the verdict for a record depends on that record alone (no state, no outside
+    /// process, no order): then the pipeline may run parts of a batch on several threads at once.
+    /// Default false; the built-in processors other than `exec` say true.
+    var isPure: Bool { get }
 }
 
 extension RecordProcessor {
     package var maySplit: Bool { true }
+    package var isPure: Bool { false }
 }
 
 /// What a processor may need from the pipeline that runs it (external processors use it for

@@ -129,6 +129,28 @@ import Testing
         #expect(outputs.map { $0.map(\.outcome) } == (0..<5).map { [.ok(data: Array(#"{"id":"id\#($0)"}"#.utf8), partitionKeys: [:])] })
     }
 
+    // MARK: - Pure chains in parallel
+
+    @Test func aPureChainGivesTheSameOutputsWhenItsBatchIsCutIntoParallelParts() throws {
+        let chain = ProcessorChain([
+            try JSONFilterProcessor(where: #".event_type != "heartbeat""#),
+            try JSONProjectProcessor(parameters: ["drop": "user_agent", "add": "receivedAt=$arrivalTime"]),
+            AppendDelimiterProcessor(delimiter: Array("\n".utf8)),
+        ])
+        #expect(chain.isPure)
+        let batch = (0..<1500).map { index in
+            var record = Self.record(Self.records[index % Self.records.count])
+            record.recordID = "id\(index)"
+            return record
+        }
+        let whole = chain.run(batch)
+        let oneByOne = batch.flatMap { chain.run([$0]) }
+        #expect(whole == oneByOne)
+        #expect(whole.count == 1500)
+        // With exec-like impure processors the chain stays on one thread.
+        #expect(!ProcessorChain([Reversed()]).isPure)
+    }
+
     // MARK: - Time formatting
 
     @Test(arguments: [Int64(0), 1_535_365_800_123, -1, 253_402_300_799_999, 253_402_300_800_000, -62_135_596_800_000])

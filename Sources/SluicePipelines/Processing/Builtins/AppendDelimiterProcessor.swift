@@ -30,6 +30,9 @@ package struct AppendDelimiterProcessor: RecordProcessor {
     /// One output per record: it never splits.
     package var maySplit: Bool { false }
 
+    /// Each verdict depends on its record alone.
+    package var isPure: Bool { true }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { record in
             var data = record.data

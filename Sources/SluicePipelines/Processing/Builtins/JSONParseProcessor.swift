@@ -45,6 +45,9 @@ package struct JSONParseProcessor: RecordProcessor {
     /// One output per record: it never splits.
     package var maySplit: Bool { false }
 
+    /// Each verdict depends on its record alone.
+    package var isPure: Bool { true }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict($0.data)) }
     }

@@ -54,6 +54,9 @@ package struct KPLDeaggregateProcessor: RecordProcessor {
 
     package init() {}
 
+    /// Each verdict depends on its record alone.
+    package var isPure: Bool { true }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict(for: $0.data)) }
     }

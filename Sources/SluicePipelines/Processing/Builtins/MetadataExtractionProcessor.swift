@@ -74,6 +74,9 @@ package struct MetadataExtractionProcessor: RecordProcessor {
     /// One output per record: it never splits.
     package var maySplit: Bool { false }
 
+    /// Each verdict depends on its record alone.
+    package var isPure: Bool { true }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { record in
             let root: JSONValue

@@ -119,6 +119,9 @@ package struct RegexExtractProcessor: RecordProcessor {
     /// One output per record: it never splits.
     package var maySplit: Bool { false }
 
+    /// Each verdict depends on its record alone.
+    package var isPure: Bool { true }
+
     package func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict(for: $0.data)) }
     }
