@@ -276,6 +276,37 @@ struct ExecProcessorTests {
         #expect(error.message.contains("was killed by signal 9 (SIGKILL)"), "\(error.message)")
     }
 
+    /// Persistent mode writes the next event before it reads a response; a failure in the
+    /// middle of a batch still fails the whole batch, stops the process, and the next batch
+    /// starts a new one.
+    @Test(arguments: ["@crash", "@garbage", "@missing-id"])
+    func aFailureInTheMiddleOfPipelinedEventsFailsTheBatch(behaviour: String) throws {
+        let processor = try faulty(.persistent, extra: ["maximumBatchRecords": "3"])
+        #expect(try processor.process(records(["warm-up"])).count == 1)
+        let first = try #require(processor.persistentProcessID)
+        // Events of 3 records: the third event's first record picks the behaviour.
+        let error = try #require(failure(processor, records(["a", "b", "c", "d", "e", "f", behaviour, "h", "i", "j", "k"])))
+        #expect(!error.code.isEmpty)
+        let results = try processor.process(records(["x", "y", "z", "w"]))
+        #expect(results.map(\.recordID) == ["r-0", "r-1", "r-2", "r-3"])
+        #expect(processor.persistentProcessID != first)
+    }
+
+    /// A plugin that exits after answering (one that recycles itself) in the middle of a batch:
+    /// its answer counts, and a new process takes the remaining events.
+    @Test func aProcessThatExitsBetweenPipelinedEventsIsReplacedWithinTheBatch() throws {
+        let sink = InMemoryLogSink()
+        let processor = try faulty(.persistent, extra: ["maximumBatchRecords": "3"], logger: Logger(label: "test", level: .trace, sink: sink))
+        #expect(try processor.process(records(["warm-up"])).count == 1)
+        let first = try #require(processor.persistentProcessID)
+        let payloads = ["a", "b", "c", "d", "e", "f", "@exit-after", "h", "i", "j", "k"]
+        let results = try processor.process(records(payloads))
+        #expect(results.map(\.recordID) == (0..<11).map { "r-\($0)" })
+        #expect(results.allSatisfy { if case .ok = $0.verdict { true } else { false } })
+        #expect(processor.persistentProcessID != first)
+        #expect(sink.events.contains { $0.level == .warning && $0.message.contains("between events; starting a new one") })
+    }
+
     @Test func aSecondResponseLineInPersistentModeIsAnError() throws {
         let processor = try faulty(.persistent)
         let error = try #require(failure(processor, records(["@two-lines", "b"])))

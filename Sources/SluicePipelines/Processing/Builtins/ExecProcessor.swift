@@ -318,8 +318,8 @@ package final class ExecProcessor: RecordProcessor {
         let fragments = batch.map(Self.fragment)
         let sourceStream = batch[0].sourceStream
         let envelopeSize = envelope(invocationID: UUID().uuidString.lowercased(), sourceStream: sourceStream).count + 3  // "]}\n"
-        var results: [ProcessorResult] = []
-        results.reserveCapacity(batch.count)
+        // The invocations: slices within the record and byte limits.
+        var slices: [Range<Int>] = []
         var start = 0
         var size = envelopeSize
         for index in batch.indices {
@@ -327,14 +327,75 @@ package final class ExecProcessor: RecordProcessor {
             if index > start,
                 index - start == configuration.maximumBatchRecords || size + added > configuration.maximumBatchBytes
             {
-                results += try invoke(batch[start..<index], fragments[start..<index], sourceStream: sourceStream)
+                slices.append(start..<index)
                 start = index
                 size = envelopeSize + fragments[index].count
             } else {
                 size += added
             }
         }
-        results += try invoke(batch[start...], fragments[start...], sourceStream: sourceStream)
+        slices.append(start..<batch.count)
+        var results: [ProcessorResult] = []
+        results.reserveCapacity(batch.count)
+        switch configuration.mode {
+        case .batch:
+            for slice in slices {
+                results += try invoke(batch[slice], fragments[slice], sourceStream: sourceStream)
+            }
+        case .persistent:
+            results = try invokePersistent(batch, fragments, slices, sourceStream: sourceStream)
+        }
+        return results
+    }
+
+    /// The event of one invocation: the envelope and the records' fragments.
+    private func event(_ fragments: ArraySlice<[UInt8]>, sourceStream: String) -> [UInt8] {
+        var event = envelope(invocationID: UUID().uuidString.lowercased(), sourceStream: sourceStream)
+        event.reserveCapacity(event.count + fragments.reduce(3) { $0 + $1.count + 1 })
+        for (offset, fragment) in fragments.enumerated() {
+            if offset > 0 { event.append(UInt8(ascii: ",")) }
+            event.append(contentsOf: fragment)
+        }
+        event.append(contentsOf: Array("]}".utf8))
+        return event
+    }
+
+    /// Persistent mode: the invocations of a batch go to the one process back to back. The next
+    /// event is written before the previous response is parsed, so the command works on one while
+    /// Sluice reads the other; responses still come one line per event, in order. Any failure
+    /// fails the whole batch and stops the process, as for a single invocation.
+    private func invokePersistent(
+        _ batch: [ProcessorRecord], _ fragments: [[UInt8]], _ slices: [Range<Int>], sourceStream: String
+    ) throws(ProcessorFailure) -> [ProcessorResult] {
+        let started = monotonicNanoseconds()
+        let events = slices.map { slice in event(fragments[slice], sourceStream: sourceStream) + [0x0A] }
+        var results: [ProcessorResult] = []
+        results.reserveCapacity(batch.count)
+        try persistent.withLock { slot throws(ProcessorFailure) in
+            do throws(ProcessorFailure) {
+                try exchange(events, &slot) { (index, response, processID) throws(ProcessorFailure) in
+                    results += try parse(response, batch[slices[index]], processID: processID)
+                }
+            } catch {
+                if let process = slot {
+                    process.kill()
+                    process.terminate(grace: 0)
+                    reportStandardError(process)
+                    logger.log(
+                        .warning,
+                        "exec: stopped the persistent process after a failure; the next batch starts a new one",
+                        ["pid": "\(process.processID)", "code": error.code])
+                    slot = nil
+                }
+                throw error
+            }
+        }
+        logger.log(
+            .debug, "exec: invocations done",
+            [
+                "records": "\(batch.count)", "invocations": "\(events.count)", "bytes": "\(events.reduce(0) { $0 + $1.count })",
+                "milliseconds": "\((monotonicNanoseconds() - started) / 1_000_000)",
+            ])
         return results
     }
 
@@ -386,44 +447,14 @@ package final class ExecProcessor: RecordProcessor {
         return writer.bytes
     }
 
-    /// One invocation of the command for a slice of the batch.
+    /// One invocation of the command for a slice of the batch (batch mode).
     private func invoke(
         _ records: ArraySlice<ProcessorRecord>, _ fragments: ArraySlice<[UInt8]>, sourceStream: String
     ) throws(ProcessorFailure) -> [ProcessorResult] {
         let started = monotonicNanoseconds()
-        var event = envelope(invocationID: UUID().uuidString.lowercased(), sourceStream: sourceStream)
-        event.reserveCapacity(event.count + fragments.reduce(3) { $0 + $1.count + 1 })
-        for (offset, fragment) in fragments.enumerated() {
-            if offset > 0 { event.append(UInt8(ascii: ",")) }
-            event.append(contentsOf: fragment)
-        }
-        event.append(contentsOf: Array("]}".utf8))
-        let results: [ProcessorResult]
-        switch configuration.mode {
-        case .batch:
-            let run = try runBatch(event)
-            results = try parse(run.response, records, processID: run.processID)
-        case .persistent:
-            event.append(0x0A)
-            results = try persistent.withLock { slot throws(ProcessorFailure) -> [ProcessorResult] in
-                do throws(ProcessorFailure) {
-                    let run = try exchange(event, &slot)
-                    return try parse(run.response, records, processID: run.processID)
-                } catch {
-                    if let process = slot {
-                        process.kill()
-                        process.terminate(grace: 0)
-                        reportStandardError(process)
-                        logger.log(
-                            .warning,
-                            "exec: stopped the persistent process after a failure; the next batch starts a new one",
-                            ["pid": "\(process.processID)", "code": error.code])
-                        slot = nil
-                    }
-                    throw error
-                }
-            }
-        }
+        let event = event(fragments, sourceStream: sourceStream)
+        let run = try runBatch(event)
+        let results = try parse(run.response, records, processID: run.processID)
         logger.log(
             .debug, "exec: invocation done",
             [
@@ -486,12 +517,16 @@ package final class ExecProcessor: RecordProcessor {
         return (response, process.processID)
     }
 
-    /// Persistent mode: one line out, one line back, over the long-lived process (started or
-    /// restarted here).
-    private func exchange(_ event: [UInt8], _ slot: inout Subprocess?) throws(ProcessorFailure) -> (
-        response: [UInt8], processID: Int32
-    ) {
-        let deadline = Subprocess.Deadline.after(seconds: configuration.timeoutInSeconds)
+    /// Persistent mode: writes the events to the running process (started first if there is
+    /// none, or if it ended since the last batch; `slot` holds it) and hands each response line
+    /// to `handle`, in order. Event `i + 1` is written before response `i` is handled. Each
+    /// response must come within `timeoutInSeconds` of the previous one. On a failure the process
+    /// is stopped and `slot` cleared (the next batch starts a new one; the caller does the same
+    /// when `handle` fails).
+    private func exchange(
+        _ events: [[UInt8]], _ slot: inout Subprocess?,
+        _ handle: (_ index: Int, _ response: [UInt8], _ processID: Int32) throws(ProcessorFailure) -> Void
+    ) throws(ProcessorFailure) {
         if let idle = slot {
             var ended: Subprocess.Termination?
             do {
@@ -509,7 +544,7 @@ package final class ExecProcessor: RecordProcessor {
                 slot = nil
             }
         }
-        let process: Subprocess
+        var process: Subprocess
         if let running = slot {
             process = running
         } else {
@@ -519,35 +554,74 @@ package final class ExecProcessor: RecordProcessor {
                 .info, "exec: started the persistent process",
                 ["pid": "\(process.processID)", "command": commandForMessages])
         }
-        let response: [UInt8]
-        do throws(Subprocess.Failure) {
-            try process.write(all: event, deadline: deadline)
-            response = try process.readOutput(until: .delimiter(0x0A), deadline: deadline)
-            try process.collectStandardError()
-        } catch {
-            var ended = try? process.terminationIfExited()  // nil: still running, or cannot tell
-            if ended == nil, case .outputEnded = error {
-                // Output closed: the process is most likely exiting; give it a moment to say how.
-                ended = try? process.wait(deadline: min(deadline, .after(seconds: 1)))
-            } else if ended == nil, case .inputClosed = error {
-                ended = try? process.wait(deadline: min(deadline, .after(seconds: 1)))
+        var written = 0  // events written so far (to this process or earlier ones)
+        var answered = 0  // responses this process gave in this batch
+        var index = 0
+        while index < events.count {
+            let deadline = Subprocess.Deadline.after(seconds: configuration.timeoutInSeconds)
+            let response: [UInt8]
+            do throws(Subprocess.Failure) {
+                if written == index {
+                    try process.write(all: events[index], deadline: deadline)
+                    written += 1
+                }
+                // The next event goes out now; the command reads it once this response is written.
+                if index + 1 < events.count, written == index + 1 {
+                    do {
+                        try process.write(all: events[index + 1], deadline: deadline)
+                        written += 1
+                    } catch .inputClosed {
+                        // It may still have answered this event; see below for the next one.
+                    }
+                }
+                response = try process.readOutput(until: .delimiter(0x0A), deadline: deadline)
+                try process.collectStandardError()
+            } catch {
+                var ended = try? process.terminationIfExited()  // nil: still running, or cannot tell
+                if ended == nil, case .outputEnded = error {
+                    // Output closed: the process is most likely exiting; give it a moment to say how.
+                    ended = try? process.wait(deadline: min(deadline, .after(seconds: 1)))
+                } else if ended == nil, case .inputClosed = error {
+                    ended = try? process.wait(deadline: min(deadline, .after(seconds: 1)))
+                }
+                if answered > 0, ended == .exited(0), !process.hasBufferedOutput {
+                    // It answered this batch's earlier events and exited cleanly (a plugin that
+                    // recycles itself): a new process takes this event and the rest, as a new
+                    // batch would.
+                    try? process.collectStandardError()
+                    reportStandardError(process)
+                    process.terminate(grace: 0)
+                    logger.log(
+                        .warning, "exec: the persistent process exited with status 0 between events; starting a new one for the rest",
+                        ["pid": "\(process.processID)"])
+                    slot = nil
+                    process = try startProcess()
+                    slot = process
+                    written = index
+                    answered = 0
+                    continue
+                }
+                process.kill()
+                if ended == nil { ended = try? process.wait(deadline: .after(seconds: 5)) }  // nil: left to deinit
+                try? process.collectStandardError()  // best effort: the failure below is what matters
+                let tail = reportStandardError(process)
+                slot = nil
+                throw failure(error, process: process, termination: ended, standardErrorTail: tail)
             }
-            process.kill()
-            if ended == nil { ended = try? process.wait(deadline: .after(seconds: 5)) }  // nil: left to deinit
-            try? process.collectStandardError()  // best effort: the failure below is what matters
             let tail = reportStandardError(process)
-            slot = nil
-            throw failure(error, process: process, termination: ended, standardErrorTail: tail)
+            // Only the last response may leave nothing behind: before it, the next response may
+            // already have begun.
+            if index == events.count - 1, process.hasBufferedOutput {
+                throw ProcessorFailure(
+                    code: Self.jsonProcessingCode,
+                    "exec command '\(commandForMessages)' (pid \(process.processID)) wrote more than one line for one event; in "
+                        + "persistent mode it must write exactly one response line per event line (write logs to standard "
+                        + "error)." + Self.stderrNote(tail))
+            }
+            try handle(index, response, process.processID)
+            answered += 1
+            index += 1
         }
-        let tail = reportStandardError(process)
-        if process.hasBufferedOutput {
-            throw ProcessorFailure(
-                code: Self.jsonProcessingCode,
-                "exec command '\(commandForMessages)' (pid \(process.processID)) wrote more than one line for one event; in "
-                    + "persistent mode it must write exactly one response line per event line (write logs to standard "
-                    + "error)." + Self.stderrNote(tail))
-        }
-        return (response, process.processID)
     }
 
     /// The `ProcessorFailure` for a failed exchange with the process.
@@ -614,9 +688,12 @@ package final class ExecProcessor: RecordProcessor {
         guard case .array(let items) = recordsValue else {
             throw malformed("records is \(recordsValue.kindDescription), not an array")
         }
-        var expected = Set<String>(minimumCapacity: records.count)
-        for record in records { expected.insert(record.recordID) }
-        var seen = Set<String>(minimumCapacity: records.count)
+        // Ids answered in the order they were sent (what handlers do) are checked by position;
+        // the sets of Firehose's id checks are built only when an answer is out of order.
+        let sent = Array(records)
+        var inOrder = true
+        var expected = Set<String>()
+        var seen = Set<String>()
         var results: [ProcessorResult] = []
         results.reserveCapacity(items.count)
         for (position, item) in items.enumerated() {
@@ -626,24 +703,33 @@ package final class ExecProcessor: RecordProcessor {
             guard case .string(let idText)? = entry["recordId"], let id = idText.string else {
                 throw malformed("records[\(position)] has no recordId string")
             }
-            let name = "records[\(position)] (recordId \(id))"
+            if inOrder, position < sent.count, sent[position].recordID == id {
+                // Matched by position: sent, and not answered before.
+            } else {
+                if inOrder {
+                    inOrder = false
+                    expected = Set(sent.map(\.recordID))
+                    seen = Set(sent.prefix(position).map(\.recordID))
+                }
+                guard expected.contains(id) else {
+                    throw ProcessorFailure(
+                        code: Self.missingRecordIDCode,
+                        "\(subject) answered record id \(id), which was not in the event. Ensure that it returns exactly the "
+                            + "received record ids.")
+                }
+                guard seen.insert(id).inserted else {
+                    throw ProcessorFailure(
+                        code: Self.duplicatedRecordIDCode,
+                        "\(subject) answered record id \(id) more than once. Ensure that it returns each received record id once."
+                    )
+                }
+            }
+            var name: String { "records[\(position)] (recordId \(id))" }
             guard case .string(let resultText)? = entry["result"] else {
                 throw malformed("\(name) has no result string")
             }
             guard case .string(let dataText)? = entry["data"] else {
                 throw malformed("\(name) has no data string (every record needs recordId, result and data)")
-            }
-            guard expected.contains(id) else {
-                throw ProcessorFailure(
-                    code: Self.missingRecordIDCode,
-                    "\(subject) answered record id \(id), which was not in the event. Ensure that it returns exactly the "
-                        + "received record ids.")
-            }
-            guard seen.insert(id).inserted else {
-                throw ProcessorFailure(
-                    code: Self.duplicatedRecordIDCode,
-                    "\(subject) answered record id \(id) more than once. Ensure that it returns each received record id once."
-                )
             }
             let data: [UInt8]
             switch dataText.withBytes({ Base64.decode($0) }) {
@@ -664,7 +750,11 @@ package final class ExecProcessor: RecordProcessor {
             }
             results.append(ProcessorResult(recordID: id, verdict: verdict))
         }
-        if seen.count != expected.count {
+        if inOrder, items.count < sent.count {
+            seen = Set(sent.prefix(items.count).map(\.recordID))
+            expected = Set(sent.map(\.recordID))
+        }
+        if !inOrder || items.count < sent.count, seen.count != expected.count {
             let example = records.first { !seen.contains($0.recordID) }?.recordID ?? "?"
             throw ProcessorFailure(
                 code: Self.missingRecordIDCode,
