@@ -368,7 +368,9 @@ package final class Subprocess {
             if written < 0 && code != EAGAIN {
                 throw .system(SystemError(call: "write", errno: code, path: "<child stdin>"))
             }
-            if output.count > configuration.maximumOutputBytes {
+            // A response of exactly the limit may be here with its newline (persistent mode writes
+            // the next event while the previous response arrives).
+            if output.count > configuration.maximumOutputBytes + 1 {
                 throw .outputTooLarge(limit: configuration.maximumOutputBytes)
             }
             try pump(

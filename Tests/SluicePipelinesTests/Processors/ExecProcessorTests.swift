@@ -307,6 +307,15 @@ struct ExecProcessorTests {
         #expect(sink.events.contains { $0.level == .warning && $0.message.contains("between events; starting a new one") })
     }
 
+    /// The same when the batch is split: the extra line is not taken for the next event's answer.
+    @Test func aSecondResponseLineIsNamedWhenTheNextEventIsAlreadyWritten() throws {
+        let processor = try faulty(.persistent, extra: ["maximumBatchRecords": "1"])
+        let error = try #require(failure(processor, records(["@two-lines", "b", "c"])))
+        #expect(error.code == ExecProcessor.jsonProcessingCode)
+        #expect(error.message.contains("more than one line"))
+        #expect(try processor.process(records(["a", "b"])).count == 2)
+    }
+
     @Test func aSecondResponseLineInPersistentModeIsAnError() throws {
         let processor = try faulty(.persistent)
         let error = try #require(failure(processor, records(["@two-lines", "b"])))

@@ -374,7 +374,21 @@ package final class ExecProcessor: RecordProcessor {
         try persistent.withLock { slot throws(ProcessorFailure) in
             do throws(ProcessorFailure) {
                 try exchange(events, &slot) { (index, response, processID) throws(ProcessorFailure) in
-                    results += try parse(response, batch[slices[index]], processID: processID)
+                    do throws(ProcessorFailure) {
+                        results += try parse(response, batch[slices[index]], processID: processID)
+                    } catch {
+                        // A second line for the previous event (or a blank one) is read as this
+                        // event's answer: name the real mistake, as a single event would.
+                        let blank = response.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+                        if index > 0, blank || (try? parse(response, batch[slices[index - 1]], processID: processID)) != nil {
+                            throw ProcessorFailure(
+                                code: Self.jsonProcessingCode,
+                                "exec command '\(commandForMessages)' (pid \(processID)) wrote more than one line for one event; in "
+                                    + "persistent mode it must write exactly one response line per event line (write logs to "
+                                    + "standard error).")
+                        }
+                        throw error
+                    }
                 }
             } catch {
                 if let process = slot {
@@ -703,6 +717,13 @@ package final class ExecProcessor: RecordProcessor {
             guard case .string(let idText)? = entry["recordId"], let id = idText.string else {
                 throw malformed("records[\(position)] has no recordId string")
             }
+            var name: String { "records[\(position)] (recordId \(id))" }
+            guard case .string(let resultText)? = entry["result"] else {
+                throw malformed("\(name) has no result string")
+            }
+            guard case .string(let dataText)? = entry["data"] else {
+                throw malformed("\(name) has no data string (every record needs recordId, result and data)")
+            }
             if inOrder, position < sent.count, sent[position].recordID == id {
                 // Matched by position: sent, and not answered before.
             } else {
@@ -723,13 +744,6 @@ package final class ExecProcessor: RecordProcessor {
                         "\(subject) answered record id \(id) more than once. Ensure that it returns each received record id once."
                     )
                 }
-            }
-            var name: String { "records[\(position)] (recordId \(id))" }
-            guard case .string(let resultText)? = entry["result"] else {
-                throw malformed("\(name) has no result string")
-            }
-            guard case .string(let dataText)? = entry["data"] else {
-                throw malformed("\(name) has no data string (every record needs recordId, result and data)")
             }
             let data: [UInt8]
             switch dataText.withBytes({ Base64.decode($0) }) {
