@@ -311,7 +311,7 @@ class Flusher(threading.Thread):
 
 
 def update_shard_count(target, count):
-    """UpdateShardCount on the source stream (SLUICE_CRASH_RESHARD=1); returns 'status type'."""
+    """UpdateShardCount on the source stream (every third cycle); returns 'status type'."""
     api, _, _ = target.get()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", api, timeout=10)
