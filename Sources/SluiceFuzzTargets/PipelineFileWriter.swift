@@ -1,4 +1,5 @@
 import SluicePipelines
+import SluiceSupport
 
 /// Writes a decoded `PipelineDefinition` back as a pipeline file with every effective value
 /// spelled out (the effective prefixes, the extension, the time zone), for the round-trip check
@@ -55,25 +56,10 @@ enum PipelineFileWriter {
         "{" + members.map { quoted($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    /// A JSON string literal (the project's `JSONWriter` escaping).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        var writer = JSONWriter(capacity: text.utf8.count + 8)
+        writer.string(text)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
