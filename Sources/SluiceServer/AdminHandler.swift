@@ -121,6 +121,7 @@ struct AdminHandler: HTTPHandler {
             } else {
                 w.number(0)
             }
+            w.key("caughtUp"); w.bool(status.caughtUp)
             w.key("filesPublished"); w.number(status.counters.filesPublished)
             w.key("recordsPublished"); w.number(status.counters.recordsPublished)
             w.key("errorRecords"); w.number(status.counters.errorRecords.values.reduce(0, +))

@@ -202,20 +202,31 @@ class SluiceServer:
             raise AssertionError("GET /pipelines answered %d: %r" % (status, document))
         return {entry["name"]: entry for entry in document["pipelines"]}
 
-    def flush_until_idle(self, pipeline, rounds=40):
-        """Flushes until a flush publishes nothing new and nothing is buffered or pending.
+    def flush_until_idle(self, pipeline, rounds=40, catch_up_seconds=120):
+        """Flushes until a flush publishes nothing new, nothing is buffered or pending, and the
+        pipeline has read every shard to its end (`caughtUp`: no batch waits for a processing retry).
 
         One flush seals what the pipeline has read so far; with a backlog, the next one takes the
-        rest. Returns the number of flushes.
+        rest. A pipeline still behind (a batch waiting for a processing retry) is given up to
+        `catch_up_seconds`. Returns the number of flushes.
         """
         before = self.statuses()[pipeline]["filesPublished"]
-        for round_number in range(1, rounds + 1):
+        deadline = time.monotonic() + catch_up_seconds
+        round_number = 0
+        while round_number < rounds:
+            round_number += 1
             status, body = self.flush(pipeline)
             if status != 200:
                 raise AssertionError("flush of %s answered %d: %r\n%s" % (pipeline, status, body, self.stderr_tail()))
             after = self.statuses()[pipeline]
             if after["filesPublished"] == before and after["bufferedRecords"] == 0 and after["pendingBatches"] == 0:
-                return round_number
+                if after["caughtUp"]:
+                    return round_number
+                if time.monotonic() > deadline:
+                    raise AssertionError("pipeline %s did not catch up with its stream in %d s: %r" % (
+                        pipeline, catch_up_seconds, after))
+                round_number -= 1  # waiting for a retry is not a flush that published
+                time.sleep(0.2)
             before = after["filesPublished"]
         raise AssertionError("pipeline %s still published new files after %d flushes" % (pipeline, rounds))
 

@@ -206,10 +206,16 @@ struct PipelineProcessingRetryTests {
             let flaky = Flaky(failures: 2)
             let runner = try h.runner(try PipelineHarness.simple(interval: 60, compression: "none", retry: 300), processors: [flaky])
             try h.put(["a\n", "b\n"])
+            let arrival = h.clock.now()
+            #expect(!runner.status.caughtUp)
             runner.step()
             #expect(flaky.calls == 1)
             #expect(!runner.status.healthy)
             #expect(runner.status.bufferedRecords == 0)
+            // The failed batch is behind: not caught up, and its records count for freshness
+            // (a pipeline stuck on a failing batch must not look idle to a flush or to metrics).
+            #expect(!runner.status.caughtUp)
+            #expect(runner.status.oldestUndeliveredArrival == arrival)
             runner.step()  // not due yet: no new attempt
             #expect(flaky.calls == 1)
             for _ in 0..<4 {
@@ -219,6 +225,7 @@ struct PipelineProcessingRetryTests {
             #expect(flaky.calls == 3)
             #expect(runner.status.bufferedRecords == 2)
             #expect(runner.status.healthy)
+            #expect(runner.status.caughtUp)
             h.clock.advance(seconds: 60)
             runner.step()
             #expect(try h.archiveFiles(gzip: false).values.map { String(decoding: $0, as: UTF8.self) } == ["a\nb\n"])

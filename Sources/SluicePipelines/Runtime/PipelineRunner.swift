@@ -87,6 +87,8 @@ package final class PipelineRunner: @unchecked Sendable {
         var parents: [Int]
         /// Arrival of the newest record read while the shard was not caught up (data freshness).
         var behindArrival: Timestamp?
+        /// The last read reached the shard's newest record and everything read was routed.
+        var caughtUp = false
     }
 
     private struct PendingBatch {
@@ -519,13 +521,19 @@ package final class PipelineRunner: @unchecked Sendable {
                 }
                 if !read.records.isEmpty {
                     guard try process(read.records, shard: shard, now: now) else {
-                        break  // processing failed: this shard's batch is read again when its retry is due
+                        // Processing failed: this shard's batch is read again when its retry is
+                        // due; until then its first record is the oldest undelivered one.
+                        let first = read.records[0].arrival
+                        cursors[shard]!.behindArrival = cursors[shard]!.behindArrival.map { min($0, first) } ?? first
+                        cursors[shard]!.caughtUp = false
+                        break
                     }
                 }
                 budget -= read.records.count
                 if !read.records.isEmpty { progressed = true }
                 cursors[shard]!.position = read.next
                 cursors[shard]!.behindArrival = read.caughtUp ? nil : read.records.last?.arrival
+                cursors[shard]!.caughtUp = read.caughtUp
                 if read.reachedShardEnd {
                     cursors[shard]!.finished = true
                     progressed = true
@@ -1121,6 +1129,7 @@ package final class PipelineRunner: @unchecked Sendable {
         for item in pending { consider(item.batch.oldestArrival) }
         for cursor in cursors.values { consider(cursor.behindArrival) }
         status.oldestUndeliveredArrival = oldest
+        status.caughtUp = started && processingRetries.isEmpty && cursors.values.allSatisfy { $0.finished || $0.caughtUp }
         status.counters = counters
         snapshot.withLock { $0 = status }
     }

@@ -36,6 +36,9 @@ package struct PipelineStatus: Sendable, Equatable {
     package var oldestBufferAgeMilliseconds: Int64?
     /// Arrival time of the oldest record not yet delivered (data freshness).
     package var oldestUndeliveredArrival: Timestamp?
+    /// Every shard was read to its newest record (as of the last step) and nothing read waits for
+    /// a processing retry: with producers stopped, a flush then publishes everything.
+    package var caughtUp = false
     package var counters = PipelineCounters()
 
     package init(name: String) {
