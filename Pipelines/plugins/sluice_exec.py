@@ -77,12 +77,15 @@ def main(argv):
         protocol.write(json.dumps(response, separators=(",", ":")).encode() + b"\n")
         protocol.flush()
 
+    # Events are often hundreds of KiB: read them through a 1 MiB buffer (the default 8 KiB one
+    # makes a line dozens of reads).
+    events = open(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False)
     if persistent:
-        for line in sys.stdin.buffer:
-            if line.strip():
+        for line in events:
+            if not line.isspace():  # stops at the first character that is not blank
                 answer(line)
     else:
-        answer(sys.stdin.buffer.read())
+        answer(events.read())
     return 0
 
 

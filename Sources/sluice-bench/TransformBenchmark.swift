@@ -45,6 +45,8 @@ struct TransformBenchmark {
     var base: PipelineBenchmark
     var modes: [Mode]
     var execHandler: ExecHandler
+    /// The exec processor's `processes`: long-lived plugin processes working at once.
+    var execProcesses = 1
     /// The directory holding `sluice_exec.py` (and `firehose_handler.py`).
     var pluginsDirectory: String
 
@@ -120,7 +122,7 @@ struct TransformBenchmark {
             return Self.builtinChain
         case .execPersistent:
             return "[{\"type\":\"exec\",\"parameters\":{\"command\":\(jsonString(try execCommand(directory: directory))),"
-                + "\"mode\":\"persistent\",\"timeoutInSeconds\":\"60\"}}]"
+                + "\"mode\":\"persistent\",\"timeoutInSeconds\":\"60\",\"processes\":\"\(execProcesses)\"}}]"
         }
     }
 
@@ -225,7 +227,7 @@ struct TransformBenchmark {
             ("count_check", jsonString(archive.summary)),
             ("processors", processors ?? "[]"),
         ]
-        if mode == .execPersistent { extra.append(("exec_handler", "\"\(execHandler.rawValue)\"")) }
+        if mode == .execPersistent { extra += [("exec_handler", "\"\(execHandler.rawValue)\""), ("exec_processes", "\(execProcesses)")] }
         extra += [
             ("payload_mb", String(format: "%.1f", Double(prepared.payloadBytes) / 1e6)),
             ("connections", "\(base.connections)"), ("records_per_request", "\(base.batch)"), ("shards", "\(base.shards)"),

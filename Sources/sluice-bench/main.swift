@@ -15,7 +15,7 @@ import SluiceSupport
 //   swift run -c release sluice-bench processor-chain [--records 200000] [--chain appendDelimiter|jsonFilter|jsonProject|builtin-chain]
 //   swift run -c release sluice-bench pipeline-transform [--input clickstream.jsonl | --mb 200] [--connections 8] [--shards 2]
 //       [--size-mb 64] [--timeout 600] [--dir DIR] [--modes none,builtin-chain,exec-persistent]
-//       [--exec-handler passthrough|example] [--plugins DIR]
+//       [--exec-handler passthrough|example] [--exec-processes 1] [--plugins DIR]
 //
 // Figures depend on the machine; compare ratios from one run.
 
@@ -29,7 +29,7 @@ guard let scenario = arguments.first, !scenario.hasPrefix("-") else {
             + "         --partitions N: N one-second partitions open at once, sizeInMBs 128 (the peak-RSS scenario)\n"
             + "         --keep-archive NEWDIR: move the published files there after the checks (for a line-by-line comparison)\n"
             + "       sluice-bench pipeline-transform [--input FILE | --mb 200] [--connections 8] [--shards 2] [--size-mb 64] [--timeout 600] [--dir DIR]\n"
-            + "           [--modes none,builtin-chain,exec-persistent] [--exec-handler passthrough|example] [--plugins DIR]\n"
+            + "           [--modes none,builtin-chain,exec-persistent] [--exec-handler passthrough|example] [--exec-processes 1] [--plugins DIR]\n"
             + "         the same data through no processors, jsonFilter+jsonProject+appendDelimiter, and a persistent exec plugin\n"
             + "         (Pipelines/plugins/sluice_exec.py; DIR: where it is); bars: the chain costs <= 15%, exec >= 50 MB/s\n"
             + "       sluice-bench processor-chain [--records 200000] [--chain appendDelimiter|jsonFilter|jsonProject|builtin-chain]\n"
@@ -116,9 +116,10 @@ do {
             megabytes: option("mb", 200, in: options), connections: option("connections", 8, in: options),
             shards: option("shards", 2, in: options), sizeInMBs: option("size-mb", 64, in: options),
             partitions: nil, timeoutSeconds: option("timeout", 600, in: options))
-        let transform = TransformBenchmark(
+        var transform = TransformBenchmark(
             base: base, modes: modes, execHandler: handler,
             pluginsDirectory: options["plugins"] ?? TransformBenchmark.defaultPluginsDirectory)
+        transform.execProcesses = option("exec-processes", 1, in: options)
         try transform.run { line in StandardStreams.writeOutput(Array((line + "\n").utf8)) }  // unbuffered: each run as it ends
     case "processor-chain":
         try ChainBenchmark(records: option("records", 200_000, in: options), only: options["chain"]).run { print($0) }

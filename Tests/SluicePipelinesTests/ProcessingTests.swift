@@ -3,6 +3,7 @@ import SluicePipelines
 import SluiceStreams
 import SluiceSupport
 import SluiceTestSupport
+import Synchronization
 import Testing
 
 /// Test processors with simple, visible rules.
@@ -182,17 +183,28 @@ struct PipelineProcessingTests {
     }
 }
 
-/// Fails whole batches `failures` times, then passes records through.
-private final class Flaky: RecordProcessor, @unchecked Sendable {
-    private var failures: Int
-    private(set) var calls = 0
-    init(failures: Int) { self.failures = failures }
+/// Fails whole batches `failures` times (or the calls listed in `failingCalls`, counted from 1),
+/// else passes records through; remembers the first record of every batch it was given.
+/// Thread-safe: the pipeline runs processors on a thread of their own.
+private final class Flaky: RecordProcessor, Sendable {
+    private let state: Mutex<(failures: Int, calls: Int, firsts: [String])>
+    private let failingCalls: Set<Int>
+    init(failures: Int, failingCalls: Set<Int> = []) {
+        state = Mutex((failures, 0, []))
+        self.failingCalls = failingCalls
+    }
+    var calls: Int { state.withLock { $0.calls } }
+    var firsts: [String] { state.withLock { $0.firsts } }
     func process(_ batch: [ProcessorRecord]) throws(ProcessorFailure) -> [ProcessorResult] {
-        calls += 1
-        if failures > 0 {
-            failures -= 1
-            throw ProcessorFailure(code: "Lambda.FunctionError", "exit status 3")
+        let fail = state.withLock { state in
+            state.calls += 1
+            state.firsts.append(String(decoding: batch.first?.data ?? [], as: UTF8.self))
+            if failingCalls.contains(state.calls) { return true }
+            guard state.failures > 0 else { return false }
+            state.failures -= 1
+            return true
         }
+        if fail { throw ProcessorFailure(code: "Lambda.FunctionError", "exit status 3") }
         return batch.map { ProcessorResult(recordID: $0.recordID, verdict: .ok(data: $0.data, partitionKeys: [:])) }
     }
 }
@@ -230,6 +242,34 @@ struct PipelineProcessingRetryTests {
             runner.step()
             #expect(try h.archiveFiles(gzip: false).values.map { String(decoding: $0, as: UTF8.self) } == ["a\nb\n"])
             #expect(try h.errorDocuments().isEmpty)
+        }
+    }
+
+    /// With a backlog, the next read of a shard is processed while the previous one is routed;
+    /// a failure drops the batch read ahead, and everything still arrives once, in order.
+    @Test func aBacklogIsProcessedAheadAndDeliveredOnceInOrderThroughAFailure() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let flaky = Flaky(failures: 0, failingCalls: [3])
+            let runner = try h.runner(try PipelineHarness.simple(interval: 60, compression: "none", retry: 300), processors: [flaky])
+            let lines = (0..<4500).map { String(format: "%05d\n", $0) }
+            try h.put(lines)
+            for _ in 0..<20 {
+                runner.step()
+                h.clock.advance(seconds: 5)
+            }
+            #expect(runner.status.caughtUp)
+            #expect(runner.flushAll(reason: .shutdown))
+            let published = try h.archiveFiles(gzip: false).sorted { $0.key < $1.key }.map { String(decoding: $0.value, as: UTF8.self) }
+            #expect(published.joined() == lines.joined())
+            #expect(try h.errorDocuments().isEmpty)
+            // Reads of 1000: the third batch (read ahead while the second was routed) failed and was
+            // read again after its retry; the batch read ahead of it was dropped and read again too.
+            #expect(flaky.firsts.prefix(3) == ["00000\n", "01000\n", "02000\n"])
+            #expect(flaky.firsts.filter { $0 == "02000\n" }.count == 2)
+            #expect(flaky.firsts.filter { $0 == "03000\n" }.count == 2)
+            #expect(flaky.firsts.last == "04000\n")
         }
     }
 

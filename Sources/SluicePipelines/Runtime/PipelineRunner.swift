@@ -54,6 +54,12 @@ package final class PipelineRunner: @unchecked Sendable {
     private let logger: Logger
     /// The pipeline's processors; empty means records go to buffers as they are.
     private let chain: ProcessorChain
+    /// Runs the processors on a batch read ahead while this thread routes the current one (nil
+    /// without processors).
+    private let worker: ProcessingWorker?
+    /// The next batch of each shard being read, read while the previous one was processed; it
+    /// may outlive a step (then the processors work while the step publishes).
+    private var ahead: [Int: ReadAhead] = [:]
 
     // Driving-thread state.
     private var journalState = JournalState()
@@ -129,6 +135,7 @@ package final class PipelineRunner: @unchecked Sendable {
                 throw PipelineRuntimeError("\(definition.file): /processors: \(error.message)")
             }
         }
+        worker = chain.isEmpty ? nil : ProcessingWorker(label: "sluice-processors-\(definition.name)")
         consumerName = "pipeline:" + definition.name
         logger = context.logger.with("pipeline", definition.name)
         snapshot = Mutex(PipelineStatus(name: definition.name))
@@ -463,6 +470,7 @@ package final class PipelineRunner: @unchecked Sendable {
 
     /// Lets go of files and the retention hold's bookkeeping (the hold itself stays with the store).
     package func close() {
+        dropAhead()
         for buffer in dataBuffers.values { buffer.writer.close() }
         for buffer in errorBuffers.values { buffer.writer.close() }
         dataBuffers = [:]
@@ -509,23 +517,37 @@ package final class PipelineRunner: @unchecked Sendable {
             if let retry = processingRetries[shard], now < retry.nextAttempt { continue }
             while budget > 0 {
                 let read: ShardRead
-                do {
-                    // With processors, reads of at most 1 MiB bound what one batch of outputs can
-                    // hold in memory (a decompressed record can be far larger than the record).
-                    read = try context.store.read(
-                        stream: definition.streamName, shardIndex: shard, from: cursors[shard]!.position, limit: min(budget, 1000),
-                        maximumBytes: chain.isEmpty ? StreamLimits.getRecordsMaximumBytes : 1 << 20)
-                } catch {
-                    throw PipelineRuntimeError(
-                        "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
+                var computed: ProcessingJob?
+                let position = cursors[shard]!.position
+                if let next = takeAhead(shard: shard, from: position) {
+                    read = next.read
+                    computed = next.job
+                } else {
+                    read = try readShard(shard, from: position, limit: min(budget, 1000))
                 }
                 if !read.records.isEmpty {
-                    guard try process(read.records, shard: shard, now: now) else {
+                    if let worker {
+                        // The processors start on this batch, then on the next one (read now),
+                        // which they work on while this thread routes this one.
+                        if computed == nil {
+                            computed = worker.submit(read.records, shard: shard, chain: chain, streamName: definition.streamName)
+                        }
+                        if !read.caughtUp, !read.reachedShardEnd, pending.isEmpty {
+                            let next = try readShard(shard, from: read.next, limit: 1000)
+                            if !next.records.isEmpty {
+                                ahead[shard] = ReadAhead(
+                                    shard: shard, from: read.next, read: next,
+                                    job: worker.submit(next.records, shard: shard, chain: chain, streamName: definition.streamName))
+                            }
+                        }
+                    }
+                    guard try process(read.records, shard: shard, now: now, computed: computed?.wait()) else {
                         // Processing failed: this shard's batch is read again when its retry is
                         // due; until then its first record is the oldest undelivered one.
                         let first = read.records[0].arrival
                         cursors[shard]!.behindArrival = cursors[shard]!.behindArrival.map { min($0, first) } ?? first
                         cursors[shard]!.caughtUp = false
+                        dropAhead(shard)
                         break
                     }
                 }
@@ -547,19 +569,41 @@ package final class PipelineRunner: @unchecked Sendable {
         return progressed
     }
 
+    private func readShard(_ shard: Int, from position: ShardPosition, limit: Int) throws(PipelineRuntimeError) -> ShardRead {
+        do {
+            // With processors, reads of at most 1 MiB bound what one batch of outputs can hold in
+            // memory (a decompressed record can be far larger than the record).
+            return try context.store.read(
+                stream: definition.streamName, shardIndex: shard, from: position, limit: limit,
+                maximumBytes: chain.isEmpty ? StreamLimits.getRecordsMaximumBytes : 1 << 20)
+        } catch {
+            throw PipelineRuntimeError(
+                "Pipeline \(definition.name): cannot read \(ShardID.format(shard)) of stream \(definition.streamName): \(error.message)")
+        }
+    }
+
+    /// The batch read ahead for `shard` if its cursor is still where the read started (else it
+    /// is dropped).
+    private func takeAhead(shard: Int, from position: ShardPosition) -> ReadAhead? {
+        guard let next = ahead.removeValue(forKey: shard) else { return nil }
+        if next.from == position { return next }
+        _ = next.job.wait()  // the processors finish with it before anything else runs
+        return nil
+    }
+
+    /// Forgets batches read ahead (read again from the stream when their turn comes), once the
+    /// processors are done with them.
+    private func dropAhead(_ shard: Int? = nil) {
+        for (index, next) in ahead where shard == nil || index == shard {
+            ahead[index] = nil
+            _ = next.job.wait()
+        }
+    }
+
     /// The outputs of records: through the processors, or each record as it is.
     private func outputs(of records: [StoredRecord], shard: Int, throwingFailures: Bool = false) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
-        if chain.isEmpty {
-            return records.map { [ProcessorChain.Output(outcome: .ok(data: $0.data, partitionKeys: [:]), raw: $0.data)] }
-        }
-        let shardID = ShardID.format(shard)
-        let batch = records.map { record in
-            ProcessorRecord(
-                recordID: "\(shard)-\(record.sequenceNumber.position.packed)", data: record.data, approximateArrival: record.arrival,
-                sourceStream: definition.streamName, shardID: shardID, sequenceNumber: record.sequenceNumber.description,
-                partitionKey: record.partitionKey)
-        }
-        return try chain.run(batch, throwingFailures: throwingFailures)
+        try ProcessingWorker.outputs(
+            of: records, shard: shard, chain: chain, streamName: definition.streamName, throwingFailures: throwingFailures)
     }
 
     /// Runs records read from one shard through the processors and routes every output.
@@ -568,13 +612,19 @@ package final class PipelineRunner: @unchecked Sendable {
     /// garbage), nothing is routed and false is returned: the batch is read and tried again with
     /// backoff for `retry.durationInSeconds`, then its records go to error output as
     /// `processing-failed` with the number of attempts.
-    private func process(_ records: [StoredRecord], shard: Int, now: Timestamp) throws(PipelineRuntimeError) -> Bool {
+    private func process(
+        _ records: [StoredRecord], shard: Int, now: Timestamp, computed: Result<[ProcessorChain.Outputs], ProcessorFailure>? = nil
+    ) throws(PipelineRuntimeError) -> Bool {
         var results: [ProcessorChain.Outputs]
         var attemptsMade = 1
         var batchFailed = false
         let retry = processingRetries[shard]
         do {
-            results = try outputs(of: records, shard: shard, throwingFailures: true)
+            if let computed {
+                results = try computed.get()
+            } else {
+                results = try outputs(of: records, shard: shard, throwingFailures: true)
+            }
             if retry != nil && processingRetries.count == 1 { problem = nil }
             attemptsMade = (retry?.attempts ?? 0) + 1
             processingRetries[shard] = nil

@@ -279,6 +279,38 @@ struct ExecProcessorTests {
     /// Persistent mode writes the next event before it reads a response; a failure in the
     /// middle of a batch still fails the whole batch, stops the process, and the next batch
     /// starts a new one.
+    @Test(arguments: RunMode.allCases) func severalProcessesShareASplitBatchAndKeepTheOrder(mode: RunMode) throws {
+        let processor = try faulty(mode, extra: ["maximumBatchRecords": "3", "processes": "2"])
+        for round in 0..<3 {
+            let results = try processor.process(records((0..<10).map { "record \(round)-\($0)" }))
+            #expect(results.map(\.recordID) == (0..<10).map { "r-\($0)" })
+            // Each invocation answered its own three records (one invocation id per run of three).
+            let invocations = results.map { keys($0)["invocation"] ?? "" }
+            #expect(Set(invocations).count == 4)
+            for start in stride(from: 0, to: 9, by: 3) { #expect(Set(invocations[start..<start + 3]).count == 1) }
+        }
+        if mode == .persistent {
+            // Two long-lived processes, both kept for the next batches.
+            let running = processor.persistentProcessIDs
+            #expect(running.count == 2)
+            #expect(Set(running).count == 2)
+            _ = try processor.process(records((0..<10).map { "again \($0)" }))
+            #expect(processor.persistentProcessIDs == running)
+        }
+    }
+
+    @Test(arguments: RunMode.allCases, ["@crash", "@garbage", "@missing-id"])
+    func aFailureOfOneOfSeveralProcessesFailsTheBatch(mode: RunMode, behaviour: String) throws {
+        let processor = try faulty(mode, extra: ["maximumBatchRecords": "2", "processes": "2"])
+        // Invocations of 2 records; the fourth (second process, second turn) fails.
+        let error = try #require(failure(processor, records(["a", "b", "c", "d", "e", "f", behaviour, "h", "i", "j"])))
+        #expect(!error.code.isEmpty)
+        if mode == .persistent { #expect(processor.persistentProcessIDs.count == 1) }  // the failed one was stopped
+        let results = try processor.process(records(["x", "y", "z", "w", "v"]))
+        #expect(results.map(\.recordID) == ["r-0", "r-1", "r-2", "r-3", "r-4"])
+        if mode == .persistent { #expect(processor.persistentProcessIDs.count == 2) }
+    }
+
     @Test(arguments: ["@crash", "@garbage", "@missing-id"])
     func aFailureInTheMiddleOfPipelinedEventsFailsTheBatch(behaviour: String) throws {
         let processor = try faulty(.persistent, extra: ["maximumBatchRecords": "3"])
@@ -438,7 +470,9 @@ struct ExecProcessorTests {
         #expect(processor.configuration.maximumBatchRecords == 500)
         #expect(processor.configuration.maximumBatchBytes == 1_048_576)
         let type = try #require(ProcessorRegistry.type(named: "exec"))
-        #expect(type.parameters == ["command", "mode", "timeoutInSeconds", "maximumBatchRecords", "maximumBatchBytes"])
+        #expect(processor.configuration.processes == 1)
+        #expect(
+            type.parameters == ["command", "mode", "timeoutInSeconds", "maximumBatchRecords", "maximumBatchBytes", "processes"])
         // Validation builds the processor without starting anything, even for a missing program.
         _ = try type.make(
             ["command": "sluice-no-such-program", "mode": "persistent"], .validation(pipelineName: "clicks"))
@@ -447,8 +481,9 @@ struct ExecProcessorTests {
     @Test func parametersAreParsed() throws {
         let processor = try make([
             "command": "python3 x.py", "mode": "persistent", "timeoutInSeconds": "0.5", "maximumBatchRecords": "10000",
-            "maximumBatchBytes": "6291456",
+            "maximumBatchBytes": "6291456", "processes": "16",
         ])
+        #expect(processor.configuration.processes == 16)
         #expect(processor.configuration.mode == .persistent)
         #expect(processor.configuration.timeoutInSeconds == 0.5)
         #expect(processor.configuration.maximumBatchRecords == 10_000)
@@ -519,6 +554,12 @@ struct ExecProcessorTests {
         InvalidCase(
             parameters: ["command": "x", "maximumBatchBytes": "0"], parameter: "maximumBatchBytes",
             fragment: "from 1 to 6291456"),
+        InvalidCase(
+            parameters: ["command": "x", "processes": "0"], parameter: "processes",
+            fragment: "the parameter processes is \"0\"; use a whole number from 1 to 16"),
+        InvalidCase(
+            parameters: ["command": "x", "processes": "17"], parameter: "processes", fragment: "from 1 to 16"),
+        InvalidCase(parameters: ["command": "x", "processes": "two"], parameter: "processes", fragment: "is \"two\""),
     ]
 
     @Test(arguments: invalidCases)

@@ -29,6 +29,11 @@ import Synchronization
 ///   1...6291456 = 6 MiB, Lambda's request limit), the size of the event JSON with base64 data:
 ///   a larger batch is split into several invocations. A single record larger than the limit is
 ///   sent alone.
+/// - `processes` (default 1, 1...16): how many invocations of one batch run at once, like
+///   Lambda's concurrent invocations. In persistent mode this many long-lived processes run, and
+///   the invocations of a split batch are handed to them in turn (invocation `i` to process
+///   `i % processes`); in batch mode at most this many processes run at once. The verdicts keep
+///   the records' order either way; a failure of any invocation fails the batch.
 ///
 /// A response may be at most 6 MiB (`maximumResponseBytes`, Lambda's limit). Standard error is
 /// drained all the time and logged at warning level, one event per line, at most 64 KiB per
@@ -54,7 +59,7 @@ import Synchronization
 /// `ProcessingFailed` → `.processingFailed` with Firehose's `Lambda.ProcessingFailedStatus`
 /// (never retried).
 ///
-/// Thread-safe (`Sendable`): batch mode keeps no state; the persistent process sits behind a
+/// Thread-safe (`Sendable`): batch mode keeps no state; each persistent process sits behind a
 /// `Mutex`, so concurrent callers take turns. Blocking: each call waits for the command (at most
 /// `timeoutInSeconds` per invocation). An external command need not be deterministic, which
 /// makes delivery at-least-once; see the README.
@@ -64,8 +69,9 @@ package final class ExecProcessor: RecordProcessor {
         name: "exec",
         summary: "Runs `command` (a Firehose Lambda-style transformation speaking the Lambda event/response JSON "
             + "on stdin/stdout), one process per batch or `mode` persistent (one JSON line per batch); "
-            + "`timeoutInSeconds` (default 60), `maximumBatchRecords` (500), `maximumBatchBytes` (1 MiB).",
-        parameters: ["command", "mode", "timeoutInSeconds", "maximumBatchRecords", "maximumBatchBytes"],
+            + "`timeoutInSeconds` (default 60), `maximumBatchRecords` (500), `maximumBatchBytes` (1 MiB), "
+            + "`processes` (invocations at once, default 1).",
+        parameters: ["command", "mode", "timeoutInSeconds", "maximumBatchRecords", "maximumBatchBytes", "processes"],
         makeInEnvironment: { parameters, environment throws(ProcessorConfigurationError) in
             try ExecProcessor(parameters: parameters, environment: environment)
         })
@@ -90,11 +96,13 @@ package final class ExecProcessor: RecordProcessor {
         package var timeoutInSeconds: Double
         package var maximumBatchRecords: Int
         package var maximumBatchBytes: Int
+        /// Invocations of one batch at once (persistent mode: long-lived processes).
+        package var processes: Int
 
         package init(
             command: String, mode: Mode = .batch, timeoutInSeconds: Double = ExecProcessor.defaultTimeoutInSeconds,
             maximumBatchRecords: Int = ExecProcessor.defaultMaximumBatchRecords,
-            maximumBatchBytes: Int = ExecProcessor.defaultMaximumBatchBytes
+            maximumBatchBytes: Int = ExecProcessor.defaultMaximumBatchBytes, processes: Int = 1
         ) throws(ProcessorConfigurationError) {
             self.command = command
             self.arguments = try ExecProcessor.splitCommand(command)
@@ -102,6 +110,7 @@ package final class ExecProcessor: RecordProcessor {
             self.timeoutInSeconds = timeoutInSeconds
             self.maximumBatchRecords = maximumBatchRecords
             self.maximumBatchBytes = maximumBatchBytes
+            self.processes = processes
         }
     }
 
@@ -111,6 +120,7 @@ package final class ExecProcessor: RecordProcessor {
     package static let maximumBatchRecordsRange = 1...10_000
     package static let defaultMaximumBatchBytes = 1 << 20
     package static let maximumBatchBytesRange = 1...6_291_456
+    package static let processesRange = 1...16
     /// Lambda's synchronous response limit: 6 MiB.
     package static let maximumResponseBytes = 6_291_456
     /// The most standard error kept and logged per invocation: 64 KiB.
@@ -136,8 +146,9 @@ package final class ExecProcessor: RecordProcessor {
     private let logger: Logger
     /// `arn:aws:kinesis:<region>:<account>:stream/`, the source stream ARN without the name.
     private let sourceStreamARNPrefix: String
-    /// The persistent-mode process, started on first use; nil after a failure.
-    private let persistent = Mutex<Subprocess?>(nil)
+    /// The persistent-mode processes (`processes` of them), each started on first use; nil after
+    /// a failure.
+    private let persistent: [ProcessSlot]
 
     /// Builds the processor from a pipeline file's parameters. Starts nothing.
     ///
@@ -152,6 +163,7 @@ package final class ExecProcessor: RecordProcessor {
     package init(configuration: Configuration, environment: ProcessorEnvironment) {
         self.configuration = configuration
         self.environment = environment
+        self.persistent = (0..<max(1, configuration.processes)).map { _ in ProcessSlot() }
         self.logger = environment.logger.with("processor", "exec")
         let parts = environment.deliveryStreamARN.split(separator: ":", omittingEmptySubsequences: false)
         let account = parts.count > 4 ? String(parts[4]) : "000000000000"
@@ -159,15 +171,22 @@ package final class ExecProcessor: RecordProcessor {
     }
 
     deinit {
-        persistent.withLock { slot in
-            slot?.terminate(grace: 1)
-            slot = nil
+        for process in persistent {
+            process.slot.withLock { slot in
+                slot?.terminate(grace: 1)
+                slot = nil
+            }
         }
     }
 
-    /// The persistent process's id, if one is running (for tests and status).
+    /// The first persistent process's id, if one is running (for tests and status).
     package var persistentProcessID: Int32? {
-        persistent.withLock { $0?.processID }
+        persistent[0].slot.withLock { $0?.processID }
+    }
+
+    /// The ids of the running persistent processes.
+    package var persistentProcessIDs: [Int32] {
+        persistent.compactMap { process in process.slot.withLock { $0?.processID } }
     }
 
     // MARK: - Parameters
@@ -211,9 +230,12 @@ package final class ExecProcessor: RecordProcessor {
             unit:
                 "bytes (6291456 is 6 MiB, Lambda's request limit; the size counted is the event JSON with base64 data)",
             example: "1048576")
+        let processes = try integer(
+            parameters, "processes", default: 1, range: processesRange,
+            unit: "invocations of a batch at once (in persistent mode, long-lived processes)", example: "2")
         return try Configuration(
             command: command, mode: mode, timeoutInSeconds: timeout, maximumBatchRecords: records,
-            maximumBatchBytes: bytes)
+            maximumBatchBytes: bytes, processes: processes)
     }
 
     /// `123` or `0.5`: digits with at most one decimal point, no sign or exponent.
@@ -335,12 +357,26 @@ package final class ExecProcessor: RecordProcessor {
             }
         }
         slices.append(start..<batch.count)
+        let invocationSlices = slices
         var results: [ProcessorResult] = []
         results.reserveCapacity(batch.count)
         switch configuration.mode {
         case .batch:
-            for slice in slices {
-                results += try invoke(batch[slice], fragments[slice], sourceStream: sourceStream)
+            if slices.count == 1 || persistent.count == 1 {
+                for slice in slices {
+                    results += try invoke(batch[slice], fragments[slice], sourceStream: sourceStream)
+                }
+            } else {
+                let answers = try inLanes(slices.count) { (lane, invocations) throws(ProcessorFailure) in
+                    var answers: [[ProcessorResult]] = []
+                    for index in invocations {
+                        answers.append(
+                            try self.invoke(
+                                batch[invocationSlices[index]], fragments[invocationSlices[index]], sourceStream: sourceStream))
+                    }
+                    return answers
+                }
+                for answer in answers { results += answer }
             }
         case .persistent:
             results = try invokePersistent(batch, fragments, slices, sourceStream: sourceStream)
@@ -348,39 +384,92 @@ package final class ExecProcessor: RecordProcessor {
         return results
     }
 
+    /// Runs invocations `0..<count` on `min(processes, count)` lanes at once, lane `l` taking
+    /// invocations `l`, `l + lanes`, … in order; `body` answers one result per invocation it was
+    /// given. Returns the results in invocation order; if a lane failed, throws the failure of
+    /// the first failed lane (the batch fails as a whole).
+    private func inLanes(
+        _ count: Int, _ body: @Sendable (_ lane: Int, _ invocations: [Int]) throws(ProcessorFailure) -> [[ProcessorResult]]
+    ) throws(ProcessorFailure) -> [[ProcessorResult]] {
+        let lanes = min(persistent.count, count)
+        let outcomes = Mutex<[Result<[[ProcessorResult]], ProcessorFailure>?]>(Array(repeating: nil, count: lanes))
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            let invocations = Array(stride(from: lane, to: count, by: lanes))
+            let outcome = Result { () throws(ProcessorFailure) in try body(lane, invocations) }
+            outcomes.withLock { $0[lane] = outcome }
+        }
+        var ordered: [[ProcessorResult]] = Array(repeating: [], count: count)
+        for (lane, outcome) in outcomes.withLock({ $0 }).enumerated() {
+            for (offset, answer) in try outcome!.get().enumerated() { ordered[lane + offset * lanes] = answer }
+        }
+        return ordered
+    }
+
     /// The event of one invocation: the envelope and the records' fragments.
-    private func event(_ fragments: ArraySlice<[UInt8]>, sourceStream: String) -> [UInt8] {
+    private func event(_ fragments: ArraySlice<[UInt8]>, sourceStream: String, newline: Bool = false) -> [UInt8] {
         var event = envelope(invocationID: UUID().uuidString.lowercased(), sourceStream: sourceStream)
-        event.reserveCapacity(event.count + fragments.reduce(3) { $0 + $1.count + 1 })
+        event.reserveCapacity(event.count + fragments.reduce(4) { $0 + $1.count + 1 })
         for (offset, fragment) in fragments.enumerated() {
             if offset > 0 { event.append(UInt8(ascii: ",")) }
             event.append(contentsOf: fragment)
         }
-        event.append(contentsOf: Array("]}".utf8))
+        event.append(UInt8(ascii: "]"))
+        event.append(UInt8(ascii: "}"))
+        if newline { event.append(0x0A) }
         return event
     }
 
-    /// Persistent mode: the invocations of a batch go to the one process back to back. The next
-    /// event is written before the previous response is parsed, so the command works on one while
-    /// Sluice reads the other; responses still come one line per event, in order. Any failure
-    /// fails the whole batch and stops the process, as for a single invocation.
+    /// Persistent mode: the invocations of a batch go to the processes in turn (with one process,
+    /// all to it), back to back. The next event is written before the previous response is
+    /// parsed, so the command works on one while Sluice reads the other; responses still come
+    /// one line per event, in order. Any failure fails the whole batch and stops the process that
+    /// failed, as for a single invocation.
     private func invokePersistent(
         _ batch: [ProcessorRecord], _ fragments: [[UInt8]], _ slices: [Range<Int>], sourceStream: String
     ) throws(ProcessorFailure) -> [ProcessorResult] {
         let started = monotonicNanoseconds()
-        let events = slices.map { slice in event(fragments[slice], sourceStream: sourceStream) + [0x0A] }
         var results: [ProcessorResult] = []
         results.reserveCapacity(batch.count)
-        try persistent.withLock { slot throws(ProcessorFailure) in
+        if slices.count == 1 || persistent.count == 1 {
+            for answer in try exchangeInLane(0, fragments, Array(slices.indices), batch, slices, sourceStream) { results += answer }
+        } else {
+            let answers = try inLanes(slices.count) { (lane, invocations) throws(ProcessorFailure) in
+                try self.exchangeInLane(lane, fragments, invocations, batch, slices, sourceStream)
+            }
+            for answer in answers { results += answer }
+        }
+        logger.log(
+            .debug, "exec: invocations done",
+            [
+                "records": "\(batch.count)", "invocations": "\(slices.count)",
+                "milliseconds": "\((monotonicNanoseconds() - started) / 1_000_000)",
+            ])
+        return results
+    }
+
+    /// Sends the events of `invocations` to persistent process `lane` and parses its answers (one
+    /// result list per invocation, in order). Each event is built just before it is written, so
+    /// building the next event overlaps the command's work on the previous one.
+    private func exchangeInLane(
+        _ lane: Int, _ fragments: [[UInt8]], _ invocations: [Int], _ batch: [ProcessorRecord], _ slices: [Range<Int>],
+        _ sourceStream: String
+    ) throws(ProcessorFailure) -> [[ProcessorResult]] {
+        var answers: [[ProcessorResult]] = []
+        answers.reserveCapacity(invocations.count)
+        try persistent[lane].slot.withLock { slot throws(ProcessorFailure) in
             do throws(ProcessorFailure) {
-                try exchange(events, &slot) { (index, response, processID) throws(ProcessorFailure) in
+                let event = { (index: Int) in self.event(fragments[slices[invocations[index]]], sourceStream: sourceStream, newline: true) }
+                try exchange(invocations.count, event, &slot) { (index, response, processID) throws(ProcessorFailure) in
+                    let records = batch[slices[invocations[index]]]
                     do throws(ProcessorFailure) {
-                        results += try parse(response, batch[slices[index]], processID: processID)
+                        answers.append(try parse(response, records, processID: processID))
                     } catch {
                         // A second line for the previous event (or a blank one) is read as this
                         // event's answer: name the real mistake, as a single event would.
                         let blank = response.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-                        if index > 0, blank || (try? parse(response, batch[slices[index - 1]], processID: processID)) != nil {
+                        if index > 0,
+                            blank || (try? parse(response, batch[slices[invocations[index - 1]]], processID: processID)) != nil
+                        {
                             throw ProcessorFailure(
                                 code: Self.jsonProcessingCode,
                                 "exec command '\(commandForMessages)' (pid \(processID)) wrote more than one line for one event; in "
@@ -404,13 +493,7 @@ package final class ExecProcessor: RecordProcessor {
                 throw error
             }
         }
-        logger.log(
-            .debug, "exec: invocations done",
-            [
-                "records": "\(batch.count)", "invocations": "\(events.count)", "bytes": "\(events.reduce(0) { $0 + $1.count })",
-                "milliseconds": "\((monotonicNanoseconds() - started) / 1_000_000)",
-            ])
-        return results
+        return answers
     }
 
     /// One record of the event: Firehose's record with Kinesis metadata.
@@ -538,7 +621,7 @@ package final class ExecProcessor: RecordProcessor {
     /// is stopped and `slot` cleared (the next batch starts a new one; the caller does the same
     /// when `handle` fails).
     private func exchange(
-        _ events: [[UInt8]], _ slot: inout Subprocess?,
+        _ count: Int, _ makeEvent: (Int) -> [UInt8], _ slot: inout Subprocess?,
         _ handle: (_ index: Int, _ response: [UInt8], _ processID: Int32) throws(ProcessorFailure) -> Void
     ) throws(ProcessorFailure) {
         if let idle = slot {
@@ -571,18 +654,27 @@ package final class ExecProcessor: RecordProcessor {
         var written = 0  // events written so far (to this process or earlier ones)
         var answered = 0  // responses this process gave in this batch
         var index = 0
-        while index < events.count {
+        // Events are built when first written and kept until answered (a replacement process
+        // gets the unanswered ones again).
+        var events: [[UInt8]?] = Array(repeating: nil, count: count)
+        func event(_ index: Int) -> [UInt8] {
+            if let built = events[index] { return built }
+            let built = makeEvent(index)
+            events[index] = built
+            return built
+        }
+        while index < count {
             let deadline = Subprocess.Deadline.after(seconds: configuration.timeoutInSeconds)
             let response: [UInt8]
             do throws(Subprocess.Failure) {
                 if written == index {
-                    try process.write(all: events[index], deadline: deadline)
+                    try process.write(all: event(index), deadline: deadline)
                     written += 1
                 }
                 // The next event goes out now; the command reads it once this response is written.
-                if index + 1 < events.count, written == index + 1 {
+                if index + 1 < count, written == index + 1 {
                     do {
-                        try process.write(all: events[index + 1], deadline: deadline)
+                        try process.write(all: event(index + 1), deadline: deadline)
                         written += 1
                     } catch .inputClosed {
                         // It may still have answered this event; see below for the next one.
@@ -625,7 +717,7 @@ package final class ExecProcessor: RecordProcessor {
             let tail = reportStandardError(process)
             // Only the last response may leave nothing behind: before it, the next response may
             // already have begun.
-            if index == events.count - 1, process.hasBufferedOutput {
+            if index == count - 1, process.hasBufferedOutput {
                 throw ProcessorFailure(
                     code: Self.jsonProcessingCode,
                     "exec command '\(commandForMessages)' (pid \(process.processID)) wrote more than one line for one event; in "
@@ -633,6 +725,7 @@ package final class ExecProcessor: RecordProcessor {
                         + "error)." + Self.stderrNote(tail))
             }
             try handle(index, response, process.processID)
+            events[index] = nil
             answered += 1
             index += 1
         }
@@ -843,4 +936,9 @@ package final class ExecProcessor: RecordProcessor {
     private static func seconds(_ value: Double) -> String {
         value == value.rounded() ? String(Int(value)) : String(value)
     }
+}
+
+/// One persistent process of an `ExecProcessor`, behind a lock (a class so several fit in an array).
+private final class ProcessSlot: Sendable {
+    let slot = Mutex<Subprocess?>(nil)
 }
