@@ -66,7 +66,7 @@ final class PipelineHarness {
     }
 
     func runner(_ definition: PipelineDefinition, processors: [any RecordProcessor]? = nil) throws -> PipelineRunner {
-        let runner = try PipelineRunner(definition: definition, context: context, processors: processors.map(ProcessorChain.init))
+        let runner = try PipelineRunner(definition: definition, context: context, processors: processors.map { ProcessorChain($0) })
         try runner.start()
         return runner
     }

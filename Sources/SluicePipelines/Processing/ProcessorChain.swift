@@ -11,9 +11,14 @@ internal import Synchronization
 /// `processing-failed`.
 package struct ProcessorChain: Sendable {
     package let processors: [any RecordProcessor]
+    /// What runs: `processors`, with a `jsonFilter` + `jsonProject` (+ `appendDelimiter`) run
+    /// fused into one stage that skims each record once (`FusedJSONStage`), unless fusing is off.
+    private let stages: [any RecordProcessor]
 
-    package init(_ processors: [any RecordProcessor]) {
+    /// - Parameter fusing: false runs every processor on its own (tests compare both).
+    package init(_ processors: [any RecordProcessor], fusing: Bool = true) {
         self.processors = processors
+        stages = fusing ? FusedJSONStage.fuse(processors) : processors
     }
 
     /// Builds the chain of a pipeline definition from the registry.
@@ -25,10 +30,13 @@ package struct ProcessorChain: Sendable {
             }
             processors.append(try type.make(definition.parameters, environment))
         }
-        self.processors = processors
+        self.init(processors)
     }
 
     package var isEmpty: Bool { processors.isEmpty }
+
+    /// How many processors run fused into a `FusedJSONStage` (for tests and benchmarks).
+    package var fusedProcessorCount: Int { processors.count - stages.count + stages.filter { $0 is FusedJSONStage }.count }
 
     /// Whether a record may come out as several outputs (a processor that may split, such as
     /// kplDeaggregate, is in the chain).
@@ -102,7 +110,7 @@ package struct ProcessorChain: Sendable {
         var raws = batch.map(\.data)
         var outcomes = [Outcome?](repeating: nil, count: batch.count)
         var decided = 0
-        for processor in processors {
+        for processor in stages {
             if decided == records.count { break }
             let live = decided == 0 ? Array(records.indices) : records.indices.filter { outcomes[$0] == nil }
             let results: [ProcessorResult]

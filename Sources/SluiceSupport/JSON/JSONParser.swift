@@ -38,6 +38,8 @@ package struct JSONMemberSpan: Sendable, Equatable {
     package var nameEscaped: Bool
     package var valueStart: Int
     package var valueEnd: Int
+    /// The value has no white space between its tokens (its bytes are already compact JSON).
+    package var valueIsCompact: Bool
 }
 
 /// What `JSONParser.skim` found at the top of a body.
@@ -92,6 +94,8 @@ private struct Scanner {
     let bytes: UnsafeBufferPointer<UInt8>
     let maximumDepth: Int
     var index = 0
+    /// Bytes of white space skipped between tokens so far (for `JSONMemberSpan.valueIsCompact`).
+    var skippedWhitespace = 0
 
     init(body: [UInt8], bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.body = body
@@ -107,7 +111,9 @@ private struct Scanner {
     mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
-            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            case 0x20, 0x0A, 0x0D, 0x09:
+                index += 1
+                skippedWhitespace &+= 1
             default: return
             }
         }
@@ -365,9 +371,11 @@ private struct Scanner {
             index += 1
             skipWhitespace()
             let valueStart = index
+            let whitespaceBefore = skippedWhitespace
             try skipValue(depth: depth)
             body(JSONMemberSpan(
-                nameStart: name.start, nameEnd: name.end, nameEscaped: name.escaped, valueStart: valueStart, valueEnd: index))
+                nameStart: name.start, nameEnd: name.end, nameEscaped: name.escaped, valueStart: valueStart, valueEnd: index,
+                valueIsCompact: skippedWhitespace == whitespaceBefore))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of the body") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -27,6 +27,22 @@ import Testing
         String(repeating: "[", count: 140) + String(repeating: "]", count: 140),
     ]
 
+    /// White space between tokens (not inside strings), found byte by byte.
+    static func hasWhitespaceOutsideStrings(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var inString = false
+        var escaped = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == 0x5C { escaped = true } else if byte == 0x22 { inString = false }
+            } else if byte == 0x22 {
+                inString = true
+            } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                return true
+            }
+        }
+        return false
+    }
+
     static func record(_ text: String) -> ProcessorRecord {
         ProcessorRecord(
             recordID: "r", data: Array(text.utf8), approximateArrival: Timestamp(milliseconds: 1_535_365_800_123), sourceStream: "clicks",
@@ -50,6 +66,7 @@ import Testing
                 for (member, span) in zip(object.members, spans) {
                     #expect(Array(bytes[span.nameStart..<span.nameEnd]) == Array(member.name.storage[member.name.start..<member.name.end]))
                     #expect(span.nameEscaped == member.name.escaped)
+                    #expect(span.valueIsCompact == !Self.hasWhitespaceOutsideStrings(bytes[span.valueStart..<span.valueEnd]))
                     // The span's value parses to the member's value, and its compact copy is
                     // what the writer gives for it.
                     var whole: [UInt8] = []
@@ -107,6 +124,45 @@ import Testing
             let a = try fast.process([Self.record(text)])
             let b = try tree.process([Self.record(text)])
             #expect(a == b, "\(parameters) on \(text.debugDescription)")
+        }
+    }
+
+    // MARK: - jsonFilter + jsonProject (+ appendDelimiter) fused
+
+    struct FusedCase: Sendable, CustomTestStringConvertible {
+        var predicate: String
+        var projection: [String: String]
+        var append: Bool
+        var testDescription: String { "\(predicate) | \(projection) | append \(append)" }
+    }
+
+    static let fusedCases: [FusedCase] = predicates.flatMap { predicate in
+        projections.flatMap { projection in [true, false].map { FusedCase(predicate: predicate, projection: projection, append: $0) } }
+    }
+
+    /// A chain runs `jsonFilter` + `jsonProject` (+ `appendDelimiter`) as one stage that skims each
+    /// record once; its outputs must be those of the processors one by one, record for record.
+    @Test(arguments: fusedCases)
+    func aFusedFilterAndProjectionGiveTheOutputsOfTheProcessorsOneByOne(fused: FusedCase) throws {
+        var processors: [any RecordProcessor] = [
+            try JSONFilterProcessor(where: fused.predicate), try JSONProjectProcessor(parameters: fused.projection),
+        ]
+        if fused.append { processors.append(AppendDelimiterProcessor(delimiter: Array("\r\n".utf8))) }
+        processors.append(AppendDelimiterProcessor(delimiter: [0x7C]))  // with append, after the fused stage
+        let batch = Self.records.enumerated().map { index, text in
+            var record = Self.record(text)
+            record.recordID = "r\(index)"
+            return record
+        }
+        let oneByOne = ProcessorChain(processors, fusing: false).run(batch)
+        let chain = ProcessorChain(processors)
+        #expect(ProcessorChain(processors, fusing: false).fusedProcessorCount == 0)
+        // Nested paths (.user.id) still name top-level members, so every case here fuses, with
+        // the appendDelimiter right after the projection (the `|` one when there is no `\r\n`).
+        #expect(chain.fusedProcessorCount == 3)
+        let fusedOutputs = chain.run(batch)
+        for (index, text) in Self.records.enumerated() {
+            #expect(fusedOutputs[index] == oneByOne[index], "\(fused) on \(text.debugDescription)")
         }
     }
 

@@ -147,7 +147,12 @@ package struct JSONFilterProcessor: RecordProcessor {
     /// start at such a member find the same values as in the whole record, and on a record that
     /// is not an object every such path is absent, as with `null`.
     static func pruned(_ data: [UInt8], keeping names: [[UInt8]]) throws(JSONParser.SyntaxError) -> JSONValue {
-        guard case .object(let spans) = try JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth) else { return .null }
+        try pruned(data, skim: JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth), keeping: names)
+    }
+
+    /// `pruned` for a record whose skim is known.
+    static func pruned(_ data: [UInt8], skim: JSONSkim, keeping names: [[UInt8]]) throws(JSONParser.SyntaxError) -> JSONValue {
+        guard case .object(let spans) = skim else { return .null }
         var members: [(name: JSONText, value: JSONValue)] = []
         try data.withUnsafeBufferPointer { (buffer) throws(JSONParser.SyntaxError) in
             for span in spans where names.contains(where: { JSONDocument.name(at: span, of: data, buffer, is: $0) }) {
@@ -156,6 +161,28 @@ package struct JSONFilterProcessor: RecordProcessor {
             }
         }
         return .object(JSONObject(members: members))
+    }
+
+    /// Whether `verdict(_:skim:)` applies: the predicate names top-level members only.
+    var readsTopLevelOnly: Bool { topLevelNames != nil }
+
+    /// The verdict for a record that `JSONParser.skim` checked (`skim`), for a chain that skims
+    /// each record once for this filter and the `jsonProject` after it. Only when
+    /// `readsTopLevelOnly`. The same verdicts as `verdict(_:)`.
+    func verdict(_ data: [UInt8], skim: JSONSkim) -> ProcessorVerdict {
+        guard let names = topLevelNames else { preconditionFailure("jsonFilter: verdict(_:skim:) needs top-level names") }
+        let value: JSONValue
+        do {
+            value = try Self.pruned(data, skim: skim, keeping: names)
+        } catch {
+            return invalidJSON(error)
+        }
+        return predicate.evaluate(value) == (action == .keep) ? .ok(data: data, partitionKeys: [:]) : .dropped
+    }
+
+    /// The verdict for a record that is not JSON.
+    func invalidJSON(_ error: JSONParser.SyntaxError) -> ProcessorVerdict {
+        .processingFailed(code: Self.failureCode, message: "record is not valid JSON: \(JSONDocument.describe(error))")
     }
 
     /// True when the predicate matches the JSON value `value` (for tests and `sluice validate`).

@@ -216,14 +216,29 @@ package struct JSONProjectProcessor: RecordProcessor {
     /// additions, in that order, with the same rules for repeated names) on a list of members
     /// that point into the record, then the same compact output.
     private func verdict(_ record: ProcessorRecord, _ edits: TopLevelEdits) -> ProcessorVerdict {
-        let data = record.data
         let skim: JSONSkim
         do {
-            skim = try JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth)
+            skim = try JSONParser.skim(record.data, maximumDepth: JSONDocument.maximumDepth)
         } catch {
             return .processingFailed(
                 code: Self.invalidJSONCode, message: "record is not valid JSON: \(JSONDocument.describe(error))")
         }
+        return verdict(record, edits, skim: skim, suffix: [])
+    }
+
+    /// Whether `verdict(_:skim:suffix:)` applies: every edit names a top-level member.
+    var editsTopLevelOnly: Bool { topLevel != nil }
+
+    /// The verdict for a record whose skim is already known (a chain that skimmed it for
+    /// `jsonFilter`), with `suffix` appended to the output (a following `appendDelimiter`), so
+    /// the output is built once. Only when `editsTopLevelOnly`.
+    func verdict(_ record: ProcessorRecord, skim: JSONSkim, suffix: [UInt8]) -> ProcessorVerdict {
+        guard let topLevel else { preconditionFailure("jsonProject: verdict(_:skim:suffix:) needs top-level edits") }
+        return verdict(record, topLevel, skim: skim, suffix: suffix)
+    }
+
+    private func verdict(_ record: ProcessorRecord, _ edits: TopLevelEdits, skim: JSONSkim, suffix: [UInt8]) -> ProcessorVerdict {
+        let data = record.data
         guard case .object(let spans) = skim else {
             guard case .other(let kind) = skim else { return .dropped }  // unreachable
             return .processingFailed(
@@ -238,7 +253,7 @@ package struct JSONProjectProcessor: RecordProcessor {
             var content: Content
         }
         var out: [UInt8] = []
-        out.reserveCapacity(data.count + 64)
+        out.reserveCapacity(data.count + 64 + suffix.count)
         data.withUnsafeBufferPointer { buffer in
             var members = spans.indices.map { Member(name: .source($0), content: .source($0)) }
             func matches(_ member: Member, _ name: [UInt8]) -> Bool {
@@ -276,7 +291,13 @@ package struct JSONProjectProcessor: RecordProcessor {
                 }
                 out.append(UInt8(ascii: ":"))
                 switch member.content {
-                case .source(let index): JSONDocument.writeCompact(buffer, spans[index].valueStart..<spans[index].valueEnd, into: &out)
+                case .source(let index):
+                    let span = spans[index]
+                    if span.valueIsCompact {
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.valueStart..<span.valueEnd]))
+                    } else {
+                        JSONDocument.writeCompact(buffer, span.valueStart..<span.valueEnd, into: &out)
+                    }
                 case .value(.json(let json)): JSONDocument.write(json, into: &out)
                 case .value(.metadata(let name)): Self.appendMetadata(name, of: record, into: &out)
                 }
@@ -288,6 +309,7 @@ package struct JSONProjectProcessor: RecordProcessor {
         } else {
             out.append(contentsOf: JSONDocument.trailingNewline(of: data))
         }
+        out.append(contentsOf: suffix)
         return .ok(data: out, partitionKeys: [:])
     }
 
