@@ -28,6 +28,10 @@ Behaviours:
   bad-partition-key answers a partition key whose value is a number
   two-lines         answers, then writes a second line (persistent mode)
   exit-after        answers, then exits 0 (persistent mode: dies between batches)
+  barrier:DIR:N     echo, once N invocations (of any process) have reached the barrier: each
+                    adds a file to DIR and waits up to 10 s for N files there, else writes
+                    "barrier timed out" to stderr and exits with status 4 (proves that
+                    invocations run at once)
   flaky[:RATE]      crashes like crash with probability RATE (default 0.05) per event, and on
                     every event holding a record with `"poison": true`; else echo (the crash
                     soak's external processor)
@@ -89,6 +93,18 @@ def respond(out, line, event, behaviour, persistent):
         return json.dumps(echo(event, len(line))).encode()
     if behaviour == "slow":
         time.sleep(0.3)
+        return json.dumps(echo(event, len(line))).encode()
+    if behaviour.startswith("barrier:"):
+        directory, count = behaviour[len("barrier:"):].rsplit(":", 1)
+        with open(os.path.join(directory, "%d-%s" % (os.getpid(), event["invocationId"])), "w"):
+            pass
+        deadline = time.monotonic() + 10
+        while len(os.listdir(directory)) < int(count):
+            if time.monotonic() > deadline:
+                sys.stderr.write("barrier timed out\n")
+                sys.stderr.flush()
+                os._exit(4)
+            time.sleep(0.01)
         return json.dumps(echo(event, len(line))).encode()
     if behaviour.startswith("flaky"):
         rate = float(behaviour.split(":", 1)[1]) if ":" in behaviour else 0.05

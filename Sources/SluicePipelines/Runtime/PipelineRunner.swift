@@ -57,9 +57,11 @@ package final class PipelineRunner: @unchecked Sendable {
     /// Runs the processors on a batch read ahead while this thread routes the current one (nil
     /// without processors).
     private let worker: ProcessingWorker?
-    /// The next batch of each shard being read, read while the previous one was processed; it
-    /// may outlive a step (then the processors work while the step publishes).
+    /// The next batch of a shard being read, read while the previous one was processed; it may
+    /// outlive a step (then the processors work while the step publishes). At most
+    /// `maximumReadAhead` shards have one.
     private var ahead: [Int: ReadAhead] = [:]
+    static let maximumReadAhead = 2
 
     // Driving-thread state.
     private var journalState = JournalState()
@@ -518,10 +520,12 @@ package final class PipelineRunner: @unchecked Sendable {
             while budget > 0 {
                 let read: ShardRead
                 var computed: ProcessingJob?
+                var fromAhead = false
                 let position = cursors[shard]!.position
                 if let next = takeAhead(shard: shard, from: position) {
                     read = next.read
                     computed = next.job
+                    fromAhead = true
                 } else {
                     read = try readShard(shard, from: position, limit: min(budget, 1000))
                 }
@@ -532,16 +536,24 @@ package final class PipelineRunner: @unchecked Sendable {
                         if computed == nil {
                             computed = worker.submit(read.records, shard: shard, chain: chain, streamName: definition.streamName)
                         }
-                        if !read.caughtUp, !read.reachedShardEnd, pending.isEmpty {
-                            let next = try readShard(shard, from: read.next, limit: 1000)
+                        // At most two shards have a batch read ahead, so the memory held stays
+                        // bounded however many shards the stream has.
+                        if !read.caughtUp, !read.reachedShardEnd, pending.isEmpty, ahead.count < Self.maximumReadAhead {
+                            let next: ShardRead
+                            do { next = try readShard(shard, from: read.next, limit: 1000) } catch {
+                                _ = computed?.wait()  // nothing may run the processors while it does
+                                throw error
+                            }
                             if !next.records.isEmpty {
                                 ahead[shard] = ReadAhead(
                                     shard: shard, from: read.next, read: next,
-                                    job: worker.submit(next.records, shard: shard, chain: chain, streamName: definition.streamName))
+                                    job: worker.submit(next.records, shard: shard, chain: chain, streamName: definition.streamName, after: computed))
                             }
                         }
                     }
-                    guard try process(read.records, shard: shard, now: now, computed: computed?.wait()) else {
+                    let result = computed?.wait()
+                    if case .failure? = result { dropAhead(shard) }  // not run: read again after this one
+                    guard try process(read.records, shard: shard, now: now, computed: result) else {
                         // Processing failed: this shard's batch is read again when its retry is
                         // due; until then its first record is the oldest undelivered one.
                         let first = read.records[0].arrival
@@ -553,9 +565,11 @@ package final class PipelineRunner: @unchecked Sendable {
                 }
                 budget -= read.records.count
                 if !read.records.isEmpty { progressed = true }
+                // A batch read ahead may be old: its "caught up" is checked by a fresh read.
+                let caughtUp = read.caughtUp && !fromAhead
                 cursors[shard]!.position = read.next
-                cursors[shard]!.behindArrival = read.caughtUp ? nil : read.records.last?.arrival
-                cursors[shard]!.caughtUp = read.caughtUp
+                cursors[shard]!.behindArrival = caughtUp ? nil : read.records.last?.arrival
+                cursors[shard]!.caughtUp = caughtUp
                 if read.reachedShardEnd {
                     cursors[shard]!.finished = true
                     progressed = true
@@ -563,7 +577,7 @@ package final class PipelineRunner: @unchecked Sendable {
                     break
                 }
                 // A failing publication stops reading (the records wait in the stream).
-                if read.records.isEmpty || read.caughtUp || !pending.isEmpty { break }
+                if read.records.isEmpty || caughtUp || !pending.isEmpty { break }
             }
         }
         return progressed
@@ -602,7 +616,11 @@ package final class PipelineRunner: @unchecked Sendable {
 
     /// The outputs of records: through the processors, or each record as it is.
     private func outputs(of records: [StoredRecord], shard: Int, throwingFailures: Bool = false) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
-        try ProcessingWorker.outputs(
+        if let worker {
+            // Through the worker's queue: never at the same time as a batch read ahead.
+            return try worker.runNow(records, shard: shard, chain: chain, streamName: definition.streamName, throwingFailures: throwingFailures)
+        }
+        return try ProcessingWorker.outputs(
             of: records, shard: shard, chain: chain, streamName: definition.streamName, throwingFailures: throwingFailures)
     }
 

@@ -7,7 +7,9 @@ internal import SluiceSupport
 ///
 /// Without it the two alternate: an external processor idles while Sluice routes and compresses,
 /// and Sluice idles while the processor works. Jobs run one at a time in submission order, so a
-/// processor never sees two batches at once and batches reach it in stream order.
+/// processor never sees two batches at once and batches reach it in stream order; the pipeline
+/// thread's own calls (diversions, start-up) go through the same queue (`runNow`). A batch read
+/// ahead of one that failed does not reach the processors: the failed one is retried first.
 final class ProcessingWorker: Sendable {
     private let queue: DispatchQueue
 
@@ -16,14 +18,32 @@ final class ProcessingWorker: Sendable {
     }
 
     /// Starts the processors on `records` of `shard`; the job's `wait()` returns their outputs.
-    func submit(_ records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String) -> ProcessingJob {
+    func submit(_ records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, after previous: ProcessingJob? = nil) -> ProcessingJob {
         let job = ProcessingJob()
         queue.async {
+            // The batch before it failed: it is retried first, so this one must not reach the
+            // processors now (serial queue: `previous` is complete).
+            if let previous, case .failure = previous.wait() {
+                job.complete(.failure(ProcessorFailure(code: "Sluice.NotRun", "the batch before it failed")))
+                return
+            }
             job.complete(Result { () throws(ProcessorFailure) in
                 try ProcessingWorker.outputs(of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: true)
             })
         }
         return job
+    }
+
+    /// Runs the processors now on the calling thread's behalf, after every job submitted before.
+    func runNow(
+        _ records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, throwingFailures: Bool
+    ) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
+        let result = queue.sync {
+            Result { () throws(ProcessorFailure) in
+                try ProcessingWorker.outputs(of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: throwingFailures)
+            }
+        }
+        return try result.get()
     }
 
     /// The outputs of records through the processors (one `Outputs` per record, in order).

@@ -299,6 +299,18 @@ struct ExecProcessorTests {
         }
     }
 
+    /// `processes` invocations really run at once, more than there are cores: each of four waits
+    /// at a barrier until all four have arrived (one after another, the first would time out).
+    @Test(arguments: RunMode.allCases) func fourProcessesRunFourInvocationsAtOnce(mode: RunMode) throws {
+        try withTemporaryDirectory { directory in
+            let processor = try faulty(mode, extra: ["maximumBatchRecords": "1", "processes": "4"])
+            let barrier = "@barrier:\(directory):4"
+            let results = try processor.process(records([barrier, barrier, barrier, barrier]))
+            #expect(results.map(\.recordID) == ["r-0", "r-1", "r-2", "r-3"])
+            if mode == .persistent { #expect(Set(processor.persistentProcessIDs).count == 4) }
+        }
+    }
+
     @Test(arguments: RunMode.allCases, ["@crash", "@garbage", "@missing-id"])
     func aFailureOfOneOfSeveralProcessesFailsTheBatch(mode: RunMode, behaviour: String) throws {
         let processor = try faulty(mode, extra: ["maximumBatchRecords": "2", "processes": "2"])

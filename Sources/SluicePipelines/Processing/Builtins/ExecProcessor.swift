@@ -386,20 +386,35 @@ package final class ExecProcessor: RecordProcessor {
 
     /// Runs invocations `0..<count` on `min(processes, count)` lanes at once, lane `l` taking
     /// invocations `l`, `l + lanes`, … in order; `body` answers one result per invocation it was
-    /// given. Returns the results in invocation order; if a lane failed, throws the failure of
-    /// the first failed lane (the batch fails as a whole).
+    /// given. Lane 0 runs on the calling thread, every other lane on a thread of its own (lanes
+    /// mostly wait on pipes, so they must not be limited to the number of cores). Returns the
+    /// results in invocation order; if a lane failed, throws the failure of the first failed
+    /// lane (the batch fails as a whole).
     private func inLanes(
-        _ count: Int, _ body: @Sendable (_ lane: Int, _ invocations: [Int]) throws(ProcessorFailure) -> [[ProcessorResult]]
+        _ count: Int, _ body: @escaping @Sendable (_ lane: Int, _ invocations: [Int]) throws(ProcessorFailure) -> [[ProcessorResult]]
     ) throws(ProcessorFailure) -> [[ProcessorResult]] {
         let lanes = min(persistent.count, count)
-        let outcomes = Mutex<[Result<[[ProcessorResult]], ProcessorFailure>?]>(Array(repeating: nil, count: lanes))
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+        typealias Outcome = Result<[[ProcessorResult]], ProcessorFailure>
+        let outcomes = ConditionLock<(results: [Outcome?], running: Int)>((Array(repeating: nil, count: lanes), lanes))
+        @Sendable func run(_ lane: Int) {
             let invocations = Array(stride(from: lane, to: count, by: lanes))
-            let outcome = Result { () throws(ProcessorFailure) in try body(lane, invocations) }
-            outcomes.withLock { $0[lane] = outcome }
+            let outcome = Outcome { () throws(ProcessorFailure) in try body(lane, invocations) }
+            outcomes.withLock { locked in
+                locked.state.results[lane] = outcome
+                locked.state.running -= 1
+                locked.broadcast()
+            }
+        }
+        for lane in 1..<lanes {
+            Threads.spawn(name: "sluice-exec-lane-\(lane)") { run(lane) }
+        }
+        run(0)
+        let finished = outcomes.withLock { locked in
+            while locked.state.running > 0 { locked.wait() }
+            return locked.state.results
         }
         var ordered: [[ProcessorResult]] = Array(repeating: [], count: count)
-        for (lane, outcome) in outcomes.withLock({ $0 }).enumerated() {
+        for (lane, outcome) in finished.enumerated() {
             for (offset, answer) in try outcome!.get().enumerated() { ordered[lane + offset * lanes] = answer }
         }
         return ordered
