@@ -274,6 +274,37 @@ struct PipelineProcessingRetryTests {
         }
     }
 
+    /// A restart does not start a failing batch's retry time over: with restarts more frequent
+    /// than retry.durationInSeconds, a batch that always fails still reaches error output.
+    @Test func aRestartKeepsAFailingBatchsRetryTime() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let definition = try PipelineHarness.simple(interval: 60, compression: "none", retry: 10)
+            try h.put(["a\n", "b\n"])
+            var runner = try h.runner(definition, processors: [Flaky(failures: 100)])
+            runner.step()  // t = 0: the first failure
+            for _ in 0..<3 {
+                // A restart every 4 s: each new runner's first attempt fails again.
+                h.clock.advance(seconds: 4)
+                runner.close()
+                runner = try h.runner(definition, processors: [Flaky(failures: 100)])
+                runner.step()
+            }
+            // t = 12 > 10 s after the first failure: the batch went to error output, with every
+            // attempt counted (one per runner); its file is published at the buffer interval.
+            h.clock.advance(seconds: 60)
+            runner.step()
+            let documents = try h.errorDocuments()
+            #expect(documents.count == 2)
+            #expect(documents.allSatisfy { $0["attemptsMade"] as? Int == 4 })
+            #expect(try h.dataFiles().isEmpty)
+            // The mark is cleared once the batch is in error output.
+            let marks = try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
+            #expect(marks.isEmpty)
+        }
+    }
+
     @Test func whenRetriesAreSpentTheBatchGoesToErrorOutputWithItsAttempts() throws {
         try withTemporaryDirectory { root in
             let h = try PipelineHarness(root: root)

@@ -78,6 +78,9 @@ package final class PipelineRunner: @unchecked Sendable {
     /// Per shard: a batch whose processing failed and waits to be tried again (that shard's
     /// reading waits meanwhile; other shards go on).
     private var processingRetries: [Int: (firstFailure: Timestamp, attempts: Int, nextAttempt: Timestamp)] = [:]
+    /// The batches whose processing is failing, as last written to `processing-retries` in the
+    /// pipeline's state directory, so a restart does not start their retry time over.
+    private var retryMarks: [Int: RetryMark] = [:]
     private var persistedCheckpoint: Checkpoint?
     private var stagingCounter = 0
     private var lastShardRefresh = Timestamp(milliseconds: 0)
@@ -161,6 +164,7 @@ package final class PipelineRunner: @unchecked Sendable {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot create '\(stagingDirectory)': \(error)")
         }
         try loadVersion()
+        retryMarks = loadRetryMarks()
         var state = try journal.load()
         let now = context.clock.now()
         if state.checkpoint == nil {
@@ -646,11 +650,21 @@ package final class PipelineRunner: @unchecked Sendable {
             if retry != nil && processingRetries.count == 1 { problem = nil }
             attemptsMade = (retry?.attempts ?? 0) + 1
             processingRetries[shard] = nil
+            if let mark = retryMarks[shard], records.last!.sequenceNumber.position >= mark.first {
+                setRetryMark(nil, shard: shard)  // the batch that failed before a restart went through
+            }
         } catch {
-            let attempts = (retry?.attempts ?? 0) + 1
-            let first = retry?.firstFailure ?? now
+            // Retries of this batch before a restart count: the mark says since when it fails.
+            let earlier = retry == nil ? retryMarks[shard].flatMap { $0.covers(records) ? $0 : nil } : nil
+            let attempts = (retry?.attempts ?? earlier?.attempts ?? 0) + 1
+            let first = retry?.firstFailure ?? earlier?.firstFailure ?? now
             counters.retries += 1
             if now.milliseconds - first.milliseconds < Int64(definition.retryDurationSeconds) * 1000 {
+                setRetryMark(
+                    RetryMark(
+                        first: records.first!.sequenceNumber.position, last: records.last!.sequenceNumber.position, firstFailure: first,
+                        attempts: attempts),
+                    shard: shard)
                 processingRetries[shard] = (first, attempts, now.adding(milliseconds: RetryBackoff.delay(attempt: attempts)))
                 problem = "processing \(ShardID.format(shard)) failed (attempt \(attempts)); retrying: \(error)"
                 logger.log(.warning, "processing failed; will retry", ["shard": ShardID.format(shard), "attempt": "\(attempts)", "error": "\(error)"])
@@ -658,6 +672,7 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             logger.log(.error, "processing failed; the batch goes to error output", ["attempts": "\(attempts)", "error": "\(error)"])
             processingRetries[shard] = nil
+            setRetryMark(nil, shard: shard)
             attemptsMade = attempts
             batchFailed = true
             results = records.map { [ProcessorChain.Output(outcome: .failed(code: error.code, message: error.message), raw: $0.data)] }
@@ -1173,6 +1188,36 @@ package final class PipelineRunner: @unchecked Sendable {
         rebuildSkipRuns(from: journalState.sealed)
     }
 
+    // MARK: - Processing retries across restarts
+
+    private var retryMarksPath: String { directory + "/processing-retries" }
+
+    /// Records (or clears) the failing batch of `shard` in `processing-retries`. Best effort: if
+    /// the file cannot be written, a restart only starts that batch's retry time over.
+    private func setRetryMark(_ mark: RetryMark?, shard: Int) {
+        guard retryMarks[shard] != mark else { return }
+        retryMarks[shard] = mark
+        let text = retryMarks.keys.sorted().map { retryMarks[$0]!.line(shard: $0) }.joined()
+        do {
+            try context.fileSystem.writeAtomically(Array(text.utf8), to: retryMarksPath)
+        } catch {
+            logger.log(.warning, "cannot record processing retries; a restart starts their retry time over", ["error": "\(error)"])
+        }
+    }
+
+    private func loadRetryMarks() -> [Int: RetryMark] {
+        guard context.fileSystem.mayExist(retryMarksPath), let bytes = try? context.fileSystem.readFile(retryMarksPath) else { return [:] }
+        var marks: [Int: RetryMark] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            guard let (shard, mark) = RetryMark.parse(line) else {
+                logger.log(.warning, "ignoring an unreadable line of processing-retries", ["line": String(line.prefix(200))])
+                continue
+            }
+            marks[shard] = mark
+        }
+        return marks
+    }
+
     // MARK: - Status
 
     private func publishSnapshot(now: Timestamp) {
@@ -1349,5 +1394,39 @@ package enum ErrorOutputType {
         if code.hasPrefix("DynamicPartitioning.") { return "partitioning-failed" }
         if code.hasPrefix("Decompression.") { return "decompression-failed" }
         return "processing-failed"
+    }
+}
+
+/// A batch whose processing was failing: its first and last records, since when it fails and
+/// how many attempts were made. One line of `processing-retries`:
+/// `<shard> <first packed position> <last packed position> <first failure ms> <attempts>`.
+struct RetryMark: Equatable {
+    var first: ShardPosition
+    var last: ShardPosition
+    var firstFailure: Timestamp
+    var attempts: Int
+
+    /// The batch read now holds records of the marked one (batches may be cut differently after
+    /// a restart).
+    func covers(_ records: [StoredRecord]) -> Bool {
+        guard let head = records.first?.sequenceNumber.position, let tail = records.last?.sequenceNumber.position else { return false }
+        return head <= last && tail >= first
+    }
+
+    func line(shard: Int) -> String {
+        "\(shard) \(first.packed) \(last.packed) \(firstFailure.milliseconds) \(attempts)\n"
+    }
+
+    static func parse(_ line: Substring) -> (Int, RetryMark)? {
+        let fields = line.split(separator: " ")
+        guard fields.count == 5, let shard = Int(fields[0]), let first = UInt64(fields[1]), let last = UInt64(fields[2]),
+            let failure = Int64(fields[3]), let attempts = Int(fields[4]), shard >= 0, attempts >= 1
+        else { return nil }
+        return (
+            shard,
+            RetryMark(
+                first: ShardPosition(packed: first), last: ShardPosition(packed: last), firstFailure: Timestamp(milliseconds: failure),
+                attempts: attempts)
+        )
     }
 }
