@@ -9,7 +9,18 @@ package struct ProcessorRecord: Sendable, Equatable {
     package var approximateArrival: Timestamp
     package var sourceStream: String
     package var shardID: String
-    package var sequenceNumber: String
+    /// The Kinesis sequence number as a decimal string. Kept as the number until a processor asks
+    /// for its text (most never do, and the 39-digit conversion is not free).
+    package var sequenceNumber: String {
+        get {
+            switch sequence {
+            case .text(let text): return text
+            case .number(let value): return String(value)
+            }
+        }
+        set { sequence = .text(newValue) }
+    }
+    private var sequence: Sequence
     /// Position of a user record inside a KPL aggregated record (0 for plain records).
     package var subsequenceNumber: Int
     /// The stream record's partition key.
@@ -26,10 +37,34 @@ package struct ProcessorRecord: Sendable, Equatable {
         self.approximateArrival = approximateArrival
         self.sourceStream = sourceStream
         self.shardID = shardID
-        self.sequenceNumber = sequenceNumber
+        self.sequence = .text(sequenceNumber)
         self.subsequenceNumber = subsequenceNumber
         self.partitionKey = partitionKey
         self.partitionKeys = partitionKeys
+    }
+
+    /// A record whose sequence number is given as the number (its text is made on first use).
+    package init(
+        recordID: String, data: [UInt8], approximateArrival: Timestamp, sourceStream: String, shardID: String,
+        sequenceNumberValue: UInt128, subsequenceNumber: Int = 0, partitionKey: String, partitionKeys: [String: String] = [:]
+    ) {
+        self.init(
+            recordID: recordID, data: data, approximateArrival: approximateArrival, sourceStream: sourceStream, shardID: shardID,
+            sequenceNumber: "", subsequenceNumber: subsequenceNumber, partitionKey: partitionKey, partitionKeys: partitionKeys)
+        self.sequence = .number(sequenceNumberValue)
+    }
+
+    private enum Sequence: Sendable {
+        case text(String)
+        case number(UInt128)
+    }
+
+    /// Equal when every field is, the sequence number compared as text.
+    package static func == (lhs: ProcessorRecord, rhs: ProcessorRecord) -> Bool {
+        lhs.recordID == rhs.recordID && lhs.data == rhs.data && lhs.approximateArrival == rhs.approximateArrival
+            && lhs.sourceStream == rhs.sourceStream && lhs.shardID == rhs.shardID && lhs.sequenceNumber == rhs.sequenceNumber
+            && lhs.subsequenceNumber == rhs.subsequenceNumber && lhs.partitionKey == rhs.partitionKey
+            && lhs.partitionKeys == rhs.partitionKeys
     }
 }
 

@@ -57,7 +57,7 @@ final class ProcessingWorker: Sendable {
         let batch = records.map { record in
             ProcessorRecord(
                 recordID: "\(shard)-\(record.sequenceNumber.position.packed)", data: record.data, approximateArrival: record.arrival,
-                sourceStream: streamName, shardID: shardID, sequenceNumber: record.sequenceNumber.description,
+                sourceStream: streamName, shardID: shardID, sequenceNumberValue: record.sequenceNumber.value,
                 partitionKey: record.partitionKey)
         }
         return try chain.run(batch, throwingFailures: throwingFailures)

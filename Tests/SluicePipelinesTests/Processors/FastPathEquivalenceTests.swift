@@ -92,6 +92,9 @@ import Testing
         #".event_type != "heartbeat""#, #".event_type == "click" and .user.id > 5"#, #"exists(.user_agent)"#,
         #"not exists(.missing) or .n >= 1.5"#, #".event_type in ["view", "b", "click"]"#, #"matches(.user.name, "^A")"#,
         #".geo.city == "Köln""#, #".list[2].a[0] == true"#, #".nested.event_type == "inner""#,
+        // One top-level member against a string: compared on the record's bytes.
+        #".event_type == "click""#, #".event_type == "\u0063lick""#, #".user_agent != "x""#, #".event_type == """#,
+        #".t == "tab\tand \"quote\" and \\ backslash""#, #".ünï != "çødé""#, #".empty == "{}""#,
     ]
 
     @Test(arguments: predicates)
@@ -114,6 +117,10 @@ import Testing
         ["drop": "missing", "rename": "missing:other", "add": "user_agent=null"],
         ["delimiter": "\\n"],
         ["rename": "user_agent:user_agent"],
+        // Repeated names among additions, and additions of dropped names.
+        ["add": "x=1,x=2,event_type=3,event_type=4,x=5"],
+        ["drop": "event_type,user_agent", "add": "event_type=5,user_agent=$arrivalTimestamp,event_type=6"],
+        ["drop": "list", "add": "n=\"new\"", "rename": "n:n"],
     ]
 
     @Test(arguments: projections)

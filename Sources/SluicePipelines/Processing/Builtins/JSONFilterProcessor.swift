@@ -99,6 +99,9 @@ package struct JSONFilterProcessor: RecordProcessor {
     private let predicate: Predicate
     /// The top-level members the predicate looks at (nil: it looks at the whole record).
     private let topLevelNames: [[UInt8]]?
+    /// For a predicate that compares one top-level member with a string (`.a == "x"`,
+    /// `.a != "x"`): the comparison made on the member's bytes, without parsing the member.
+    private let stringComparison: StringComparison?
     package let action: Action
     /// The predicate as written.
     package let expression: String
@@ -114,6 +117,7 @@ package struct JSONFilterProcessor: RecordProcessor {
         self.action = action
         self.expression = expression
         self.topLevelNames = topLevelFastPath ? predicate.topLevelNames() : nil
+        self.stringComparison = topLevelFastPath ? StringComparison(predicate) : nil
     }
 
     /// One output per record: it never splits.
@@ -130,8 +134,8 @@ package struct JSONFilterProcessor: RecordProcessor {
     package func verdict(_ data: [UInt8]) -> ProcessorVerdict {
         let value: JSONValue
         do {
-            if let names = topLevelNames {
-                value = try Self.pruned(data, keeping: names)
+            if topLevelNames != nil {
+                return verdict(data, skim: try JSONParser.skim(data, maximumDepth: JSONDocument.maximumDepth))
             } else {
                 value = try JSONDocument.parse(data)
             }
@@ -171,6 +175,9 @@ package struct JSONFilterProcessor: RecordProcessor {
     /// `readsTopLevelOnly`. The same verdicts as `verdict(_:)`.
     func verdict(_ data: [UInt8], skim: JSONSkim) -> ProcessorVerdict {
         guard let names = topLevelNames else { preconditionFailure("jsonFilter: verdict(_:skim:) needs top-level names") }
+        if let stringComparison, case .object(let spans) = skim, let matches = stringComparison.evaluate(data, spans) {
+            return matches == (action == .keep) ? .ok(data: data, partitionKeys: [:]) : .dropped
+        }
         let value: JSONValue
         do {
             value = try Self.pruned(data, skim: skim, keeping: names)
@@ -192,6 +199,52 @@ package struct JSONFilterProcessor: RecordProcessor {
 }
 
 // MARK: - Evaluation
+
+extension JSONFilterProcessor {
+    /// `.name == "text"` or `.name != "text"` on a top-level member, evaluated on the record's
+    /// bytes: the last member of that name (the one a lookup finds) is compared with the text
+    /// when its value is a string without escapes. Anything else (an escaped member name, a
+    /// value that is not such a string) answers nil, and the predicate is evaluated as usual.
+    struct StringComparison: Sendable {
+        let name: [UInt8]
+        /// The literal's decoded bytes.
+        let text: [UInt8]
+        let equal: Bool
+
+        init?(_ predicate: Predicate) {
+            guard case .compare(.path(let path), let comparison, .literal(.string(let literal))) = predicate,
+                comparison == .equal || comparison == .notEqual, path.components.count == 1,
+                case .member(let name) = path.components[0]
+            else { return nil }
+            self.name = name
+            self.text = JSONDocument.decoded(literal)
+            self.equal = comparison == .equal
+        }
+
+        func evaluate(_ data: [UInt8], _ spans: [JSONMemberSpan]) -> Bool? {
+            data.withUnsafeBufferPointer { buffer -> Bool? in
+                var found: JSONMemberSpan?
+                for span in spans {
+                    if span.nameEscaped { return nil }
+                    if span.nameEnd - span.nameStart == name.count,
+                        name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, buffer.baseAddress! + span.nameStart, name.count) == 0 })
+                    {
+                        found = span
+                    }
+                }
+                // An absent member: `==` is false and `!=` true, as in `Predicate.evaluate`.
+                guard let span = found else { return !equal }
+                guard buffer[span.valueStart] == UInt8(ascii: "\"") else { return nil }
+                let start = span.valueStart + 1
+                let end = span.valueEnd - 1
+                if memchr(buffer.baseAddress! + start, 0x5C, end - start) != nil { return nil }
+                let same = end - start == text.count
+                    && (text.isEmpty || text.withUnsafeBufferPointer { memcmp($0.baseAddress!, buffer.baseAddress! + start, text.count) == 0 })
+                return equal ? same : !same
+            }
+        }
+    }
+}
 
 extension JSONFilterProcessor {
     enum Comparison: String, Sendable {

@@ -246,6 +246,9 @@ package struct JSONProjectProcessor: RecordProcessor {
                 message: "record is \(kind), not a JSON object; jsonProject edits objects "
                     + "(put jsonFilter or jsonParse before it to route other records)")
         }
+        if edits.renames.allSatisfy({ $0.from == $0.to }) {
+            return .ok(data: withoutRenames(record, edits, spans: spans, suffix: suffix), partitionKeys: [:])
+        }
         enum Name { case source(Int), new([UInt8]) }
         enum Content { case source(Int), value(Value) }
         struct Member {
@@ -311,6 +314,101 @@ package struct JSONProjectProcessor: RecordProcessor {
         }
         out.append(contentsOf: suffix)
         return .ok(data: out, partitionKeys: [:])
+    }
+
+    /// The output for top-level drops and additions without renames (the common case): the same
+    /// steps and result as the member list above, kept as a mark per member of the record (kept,
+    /// dropped, or given the value of addition `k`) and a list of added members, in temporary
+    /// storage, so a record costs no allocation but its output.
+    private func withoutRenames(_ record: ProcessorRecord, _ edits: TopLevelEdits, spans: [JSONMemberSpan], suffix: [UInt8]) -> [UInt8] {
+        let data = record.data
+        var out: [UInt8] = []
+        out.reserveCapacity(data.count + 64 + suffix.count)
+        let kept = -1
+        let dropped = -2
+        data.withUnsafeBufferPointer { buffer in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, spans.count)) { marks in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, edits.additions.count)) { added in
+                    // marks[i]: kept, dropped, or the index of the addition whose value it takes.
+                    // added[0..<addedCount]: additions appended as new members, in order.
+                    for index in spans.indices { marks[index] = kept }
+                    var addedCount = 0
+                    func matches(_ index: Int, _ name: [UInt8]) -> Bool {
+                        marks[index] != dropped && JSONDocument.name(at: spans[index], of: data, buffer, is: name)
+                    }
+                    for name in edits.drops {
+                        for index in spans.indices where matches(index, name) { marks[index] = dropped }
+                    }
+                    for (addition, (name, _)) in edits.additions.enumerated() {
+                        // Members in order are the record's (not dropped), then the added ones:
+                        // the last of that name takes the value, the others go.
+                        var lastAdded = -1
+                        for position in 0..<addedCount where edits.additions[added[position]].name == name { lastAdded = position }
+                        if lastAdded >= 0 {
+                            added[lastAdded] = addition
+                            var write = 0
+                            for position in 0..<addedCount where position == lastAdded || edits.additions[added[position]].name != name {
+                                added[write] = added[position]
+                                write += 1
+                            }
+                            addedCount = write
+                            for index in spans.indices where matches(index, name) { marks[index] = dropped }
+                            continue
+                        }
+                        var lastSpan = -1
+                        for index in spans.indices where matches(index, name) { lastSpan = index }
+                        if lastSpan >= 0 {
+                            for index in spans.indices where index != lastSpan && matches(index, name) { marks[index] = dropped }
+                            marks[lastSpan] = addition
+                        } else {
+                            added[addedCount] = addition
+                            addedCount += 1
+                        }
+                    }
+                    out.append(UInt8(ascii: "{"))
+                    var first = true
+                    for index in spans.indices where marks[index] != dropped {
+                        if !first { out.append(UInt8(ascii: ",")) }
+                        first = false
+                        let span = spans[index]
+                        out.append(UInt8(ascii: "\""))
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.nameStart..<span.nameEnd]))
+                        out.append(UInt8(ascii: "\""))
+                        out.append(UInt8(ascii: ":"))
+                        if marks[index] >= 0 {
+                            append(edits.additions[marks[index]].value, of: record, into: &out)
+                        } else if span.valueIsCompact {
+                            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.valueStart..<span.valueEnd]))
+                        } else {
+                            JSONDocument.writeCompact(buffer, span.valueStart..<span.valueEnd, into: &out)
+                        }
+                    }
+                    for position in 0..<addedCount {
+                        if !first { out.append(UInt8(ascii: ",")) }
+                        first = false
+                        let addition = edits.additions[added[position]]
+                        JSONDocument.writeString(addition.name, into: &out)
+                        out.append(UInt8(ascii: ":"))
+                        append(addition.value, of: record, into: &out)
+                    }
+                    out.append(UInt8(ascii: "}"))
+                }
+            }
+        }
+        if let delimiter {
+            out.append(contentsOf: delimiter)
+        } else {
+            out.append(contentsOf: JSONDocument.trailingNewline(of: data))
+        }
+        out.append(contentsOf: suffix)
+        return out
+    }
+
+    private func append(_ value: Value, of record: ProcessorRecord, into out: inout [UInt8]) {
+        switch value {
+        case .json(let json): JSONDocument.write(json, into: &out)
+        case .metadata(let name): Self.appendMetadata(name, of: record, into: &out)
+        }
     }
 
     private func conflict(_ what: String, _ path: JSONDocument.Path, _ error: Node.Conflict) -> ProcessorVerdict {
