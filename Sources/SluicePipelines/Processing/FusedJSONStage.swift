@@ -23,6 +23,21 @@ struct FusedJSONStage: RecordProcessor {
         batch.map { ProcessorResult(recordID: $0.recordID, verdict: verdict($0)) }
     }
 
+    /// The chain's outputs when this stage is the whole chain: what `ProcessorChain` would build
+    /// from `process`, without its bookkeeping for splits and answers out of order.
+    func outputs(_ batch: [ProcessorRecord]) -> [ProcessorChain.Outputs] {
+        batch.map { record in
+            let outcome: ProcessorChain.Outcome
+            switch verdict(record) {
+            case .ok(let data, _): outcome = .ok(data: data, partitionKeys: record.partitionKeys)  // the stage sets no keys
+            case .dropped: outcome = .dropped
+            case .processingFailed(let code, let message): outcome = .failed(code: code, message: message)
+            case .split: preconditionFailure("FusedJSONStage never splits a record")
+            }
+            return [ProcessorChain.Output(outcome: outcome, raw: record.data)]
+        }
+    }
+
     func verdict(_ record: ProcessorRecord) -> ProcessorVerdict {
         let skim: JSONSkim
         do {

@@ -60,7 +60,8 @@ final class ProcessingWorker: Sendable {
                 sourceStream: streamName, shardID: shardID, sequenceNumberValue: record.sequenceNumber.value,
                 partitionKey: record.partitionKey)
         }
-        return try chain.run(batch, throwingFailures: throwingFailures)
+        // One thread: this one runs beside the pipeline thread, which routes meanwhile.
+        return try chain.run(batch, throwingFailures: throwingFailures, parallel: false)
     }
 }
 
