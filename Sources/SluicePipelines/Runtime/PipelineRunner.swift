@@ -536,13 +536,17 @@ package final class PipelineRunner: @unchecked Sendable {
                 if !read.records.isEmpty {
                     if let worker {
                         // The processors start on this batch, then on the next one (read now),
-                        // which they work on while this thread routes this one.
+                        // which they work on while this thread routes this one. At most two
+                        // shards have a batch read ahead, so the memory held stays bounded
+                        // however many shards the stream has.
+                        let readsAhead = !read.caughtUp && !read.reachedShardEnd && pending.isEmpty && ahead.count < Self.maximumReadAhead
                         if computed == nil {
-                            computed = worker.submit(read.records, shard: shard, chain: chain, streamName: definition.streamName)
+                            // Without a batch behind it this thread only waits: a pure chain may
+                            // then use several threads (with one, it runs beside the routing).
+                            computed = worker.submit(
+                                read.records, shard: shard, chain: chain, streamName: definition.streamName, parallel: !readsAhead)
                         }
-                        // At most two shards have a batch read ahead, so the memory held stays
-                        // bounded however many shards the stream has.
-                        if !read.caughtUp, !read.reachedShardEnd, pending.isEmpty, ahead.count < Self.maximumReadAhead {
+                        if readsAhead {
                             let next: ShardRead
                             do { next = try readShard(shard, from: read.next, limit: 1000) } catch {
                                 _ = computed?.wait()  // nothing may run the processors while it does
@@ -551,7 +555,9 @@ package final class PipelineRunner: @unchecked Sendable {
                             if !next.records.isEmpty {
                                 ahead[shard] = ReadAhead(
                                     shard: shard, from: read.next, read: next,
-                                    job: worker.submit(next.records, shard: shard, chain: chain, streamName: definition.streamName, after: computed))
+                                    job: worker.submit(
+                                        next.records, shard: shard, chain: chain, streamName: definition.streamName, parallel: false,
+                                        after: computed))
                             }
                         }
                     }

@@ -18,7 +18,12 @@ final class ProcessingWorker: Sendable {
     }
 
     /// Starts the processors on `records` of `shard`; the job's `wait()` returns their outputs.
-    func submit(_ records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, after previous: ProcessingJob? = nil) -> ProcessingJob {
+    /// - Parameter parallel: whether a pure chain may cut the batch into parts on several threads
+    ///   (worth it only while the pipeline thread waits instead of routing another batch).
+    func submit(
+        _ records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, parallel: Bool,
+        after previous: ProcessingJob? = nil
+    ) -> ProcessingJob {
         let job = ProcessingJob()
         queue.async {
             // The batch before it failed: it is retried first, so this one must not reach the
@@ -28,7 +33,8 @@ final class ProcessingWorker: Sendable {
                 return
             }
             job.complete(Result { () throws(ProcessorFailure) in
-                try ProcessingWorker.outputs(of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: true)
+                try ProcessingWorker.outputs(
+                    of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: true, parallel: parallel)
             })
         }
         return job
@@ -40,7 +46,8 @@ final class ProcessingWorker: Sendable {
     ) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
         let result = queue.sync {
             Result { () throws(ProcessorFailure) in
-                try ProcessingWorker.outputs(of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: throwingFailures)
+                try ProcessingWorker.outputs(
+                    of: records, shard: shard, chain: chain, streamName: streamName, throwingFailures: throwingFailures, parallel: true)
             }
         }
         return try result.get()
@@ -48,7 +55,8 @@ final class ProcessingWorker: Sendable {
 
     /// The outputs of records through the processors (one `Outputs` per record, in order).
     static func outputs(
-        of records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, throwingFailures: Bool
+        of records: [StoredRecord], shard: Int, chain: ProcessorChain, streamName: String, throwingFailures: Bool,
+        parallel: Bool = true
     ) throws(ProcessorFailure) -> [ProcessorChain.Outputs] {
         if chain.isEmpty {
             return records.map { [ProcessorChain.Output(outcome: .ok(data: $0.data, partitionKeys: [:]), raw: $0.data)] }
@@ -60,8 +68,7 @@ final class ProcessingWorker: Sendable {
                 sourceStream: streamName, shardID: shardID, sequenceNumberValue: record.sequenceNumber.value,
                 partitionKey: record.partitionKey)
         }
-        // One thread: this one runs beside the pipeline thread, which routes meanwhile.
-        return try chain.run(batch, throwingFailures: throwingFailures, parallel: false)
+        return try chain.run(batch, throwingFailures: throwingFailures, parallel: parallel)
     }
 }
 

@@ -227,7 +227,8 @@ extension JSONFilterProcessor {
                 for span in spans {
                     if span.nameEscaped { return nil }
                     if span.nameEnd - span.nameStart == name.count,
-                        name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, buffer.baseAddress! + span.nameStart, name.count) == 0 })
+                        name.isEmpty
+                            || name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, buffer.baseAddress! + span.nameStart, name.count) == 0 })
                     {
                         found = span
                     }
