@@ -204,11 +204,7 @@ package struct JSONProjectProcessor: RecordProcessor {
         var out: [UInt8] = []
         out.reserveCapacity(record.data.count + 64)
         root.write(into: &out)
-        if let delimiter {
-            out.append(contentsOf: delimiter)
-        } else {
-            out.append(contentsOf: JSONDocument.trailingNewline(of: record.data))
-        }
+        appendEnding(of: record.data, suffix: [], into: &out)
         return .ok(data: out, partitionKeys: [:])
     }
 
@@ -294,25 +290,13 @@ package struct JSONProjectProcessor: RecordProcessor {
                 }
                 out.append(UInt8(ascii: ":"))
                 switch member.content {
-                case .source(let index):
-                    let span = spans[index]
-                    if span.valueIsCompact {
-                        out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.valueStart..<span.valueEnd]))
-                    } else {
-                        JSONDocument.writeCompact(buffer, span.valueStart..<span.valueEnd, into: &out)
-                    }
-                case .value(.json(let json)): JSONDocument.write(json, into: &out)
-                case .value(.metadata(let name)): Self.appendMetadata(name, of: record, into: &out)
+                case .source(let index): Self.appendValue(of: spans[index], buffer, into: &out)
+                case .value(let value): append(value, of: record, into: &out)
                 }
             }
             out.append(UInt8(ascii: "}"))
         }
-        if let delimiter {
-            out.append(contentsOf: delimiter)
-        } else {
-            out.append(contentsOf: JSONDocument.trailingNewline(of: data))
-        }
-        out.append(contentsOf: suffix)
+        appendEnding(of: data, suffix: suffix, into: &out)
         return .ok(data: out, partitionKeys: [:])
     }
 
@@ -377,10 +361,8 @@ package struct JSONProjectProcessor: RecordProcessor {
                         out.append(UInt8(ascii: ":"))
                         if marks[index] >= 0 {
                             append(edits.additions[marks[index]].value, of: record, into: &out)
-                        } else if span.valueIsCompact {
-                            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.valueStart..<span.valueEnd]))
                         } else {
-                            JSONDocument.writeCompact(buffer, span.valueStart..<span.valueEnd, into: &out)
+                            Self.appendValue(of: span, buffer, into: &out)
                         }
                     }
                     for position in 0..<addedCount {
@@ -395,13 +377,29 @@ package struct JSONProjectProcessor: RecordProcessor {
                 }
             }
         }
+        appendEnding(of: data, suffix: suffix, into: &out)
+        return out
+    }
+
+    /// A member's value from the record, compact: copied whole when the skim found no white
+    /// space in it.
+    private static func appendValue(of span: JSONMemberSpan, _ buffer: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        if span.valueIsCompact {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[span.valueStart..<span.valueEnd]))
+        } else {
+            JSONDocument.writeCompact(buffer, span.valueStart..<span.valueEnd, into: &out)
+        }
+    }
+
+    /// What follows the object: `delimiter`, or else the newline the record ended with; then
+    /// `suffix` (a fused `appendDelimiter`'s).
+    private func appendEnding(of data: [UInt8], suffix: [UInt8], into out: inout [UInt8]) {
         if let delimiter {
             out.append(contentsOf: delimiter)
         } else {
             out.append(contentsOf: JSONDocument.trailingNewline(of: data))
         }
         out.append(contentsOf: suffix)
-        return out
     }
 
     private func append(_ value: Value, of record: ProcessorRecord, into out: inout [UInt8]) {
