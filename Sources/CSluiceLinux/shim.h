@@ -16,4 +16,14 @@ static inline int CSluiceLinux_accept4(int fd, int flags) {
 }
 
 static inline int CSluiceLinux_tcpNoDelay(void) { return TCP_NODELAY; }
+
+#include <time.h>
+#include <signal.h>
+// epoll_pwait2 (Linux 5.11, glibc 2.35) waits with a nanosecond timeout; also _GNU_SOURCE only.
+extern int epoll_pwait2(int fd, struct epoll_event *events, int maximum, const struct timespec *timeout, const sigset_t *mask);
+
+static inline int CSluiceLinux_epollWaitNanoseconds(int fd, struct epoll_event *events, int maximum, long long nanoseconds) {
+    struct timespec timeout = { (time_t)(nanoseconds / 1000000000LL), (long)(nanoseconds % 1000000000LL) };
+    return epoll_pwait2(fd, events, maximum, &timeout, 0);
+}
 #endif

@@ -43,9 +43,10 @@ package final class ConditionLock<State>: @unchecked Sendable {
 
         fileprivate init(owner: ConditionLock<State>) { self.owner = owner }
 
-        /// The guarded state.
+        /// The guarded state. Read through `_read`, so reading one member borrows the state in
+        /// place instead of copying all of it (and retaining and releasing everything it holds).
         package var state: State {
-            get { owner.state.pointee }
+            _read { yield owner.state.pointee }
             nonmutating _modify { yield &owner.state.pointee }
             nonmutating set { owner.state.pointee = newValue }
         }

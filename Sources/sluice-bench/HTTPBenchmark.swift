@@ -19,6 +19,9 @@ struct HTTPBenchmark {
         var payloadBytes: Int
         var seconds: Double
         var latencies: [Double]
+        /// CPU time of the whole process (service and generator) and of the generator's threads.
+        var processCPUSeconds: Double
+        var generatorCPUSeconds: Double
     }
 
     /// PutRecords of `batch` records of 1 KiB (`http-put-records`), or single PutRecord calls of
@@ -65,6 +68,11 @@ struct HTTPBenchmark {
                     ("connections", "\(connections)"), ("records_per_request", "\(perRequest)"), ("mode", "\"\(mode)\""),
                     ("requests_per_s", String(format: "%.0f", Double(run.requests) / run.seconds)), ("shards", "\(shards)"),
                     ("durability", "\"always\""),
+                    ("cpu_us_per_request", String(format: "%.1f", run.processCPUSeconds * 1e6 / Double(max(1, run.requests)))),
+                    (
+                        "generator_cpu_us_per_request",
+                        String(format: "%.1f", run.generatorCPUSeconds * 1e6 / Double(max(1, run.requests)))
+                    ),
                 ])
         }
     }
@@ -75,6 +83,8 @@ struct HTTPBenchmark {
     /// the generator costs little CPU next to the server it measures.
     private func load(port: UInt16, requests: [[UInt8]], records: Int, rate: Double?) throws -> Run {
         let total = Atomic<Int>(0)
+        let generatorNanoseconds = Atomic<UInt64>(0)
+        let processStarted = Self.cpuNanoseconds(CLOCK_PROCESS_CPUTIME_ID)
         let failures = Mutex<[String]>([])
         let latencies = Mutex<[Double]>([])
         let group = DispatchGroup()
@@ -88,6 +98,7 @@ struct HTTPBenchmark {
             group.enter()
             Threads.spawn(name: "bench-client-\(thread)") {
                 defer { group.leave() }
+                defer { generatorNanoseconds.add(Self.cpuNanoseconds(CLOCK_THREAD_CPUTIME_ID), ordering: .relaxed) }
                 var local: [Double] = []
                 defer { latencies.withLock { $0 += local } }
                 do {
@@ -121,12 +132,15 @@ struct HTTPBenchmark {
                         idle = stillIdle
                         if now >= end && idle.count == connections.count { break }
                         if now >= end && !connections.contains(where: { $0.sent != nil }) { break }
-                        var timeout: Int32 = 100
+                        // Sleep until the next scheduled send exactly: a timeout rounded down to
+                        // whole milliseconds would spin for up to 1 ms before each send, taking a
+                        // core from the server it measures.
+                        var timeout: Int64 = 100_000_000
                         if let earliest {
                             let wait = earliest - clock.now
-                            timeout = max(0, Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000))
+                            timeout = max(0, wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000)
                         }
-                        for token in poller.wait(timeoutMilliseconds: timeout) where token != Poller.wakeToken {
+                        for token in poller.wait(timeoutNanoseconds: timeout) where token != Poller.wakeToken {
                             let slot = Int(token)
                             let connection = connections[slot]
                             try connection.reader.readOnce()
@@ -151,6 +165,7 @@ struct HTTPBenchmark {
             }
         }
         group.wait()
+        let processCPU = Self.cpuNanoseconds(CLOCK_PROCESS_CPUTIME_ID) - processStarted
         let elapsed = clock.now - begin
         if let failure = failures.withLock({ $0.first }) {
             throw StreamError(.internalFailure, "load generator saw a failed request: \(failure)")
@@ -159,7 +174,14 @@ struct HTTPBenchmark {
         return Run(
             requests: count, records: count * records, payloadBytes: count * records * 1024,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-            latencies: latencies.withLock { $0 })
+            latencies: latencies.withLock { $0 }, processCPUSeconds: Double(processCPU) / 1e9,
+            generatorCPUSeconds: Double(generatorNanoseconds.load(ordering: .relaxed)) / 1e9)
+    }
+
+    private static func cpuNanoseconds(_ clock: clockid_t) -> UInt64 {
+        var time = timespec()
+        clock_gettime(clock, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }
 

@@ -108,4 +108,55 @@ import Testing
             return
         }
     }
+
+    /// The head is split on bytes (CRLF, colon, spaces), not on Unicode characters: a combining
+    /// mark right after the colon or a space is part of the value, as RFC 9110's obs-text says,
+    /// and optional white space around a value is trimmed.
+    @Test func headerFieldsAreSplitOnBytes() {
+        let text = "POST /p HTTP/1.1\r\nX-Mark:\u{301}v\r\nX-Space: \t padded \t\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n"
+        let parsed = requests(feed(text, in: 3))
+        #expect(parsed.count == 1)
+        #expect(parsed.first?.headers["x-mark"] == "\u{301}v")
+        #expect(parsed.first?.headers["x-space"] == "padded")
+        #expect(parsed.first?.headers["x-empty"] == "")
+        #expect(parsed.first?.headers.count == 4)
+    }
+
+    @Test func theFirstMalformedLineDecidesTheAnswerBeforeConflictingLengths() {
+        let conflicting = "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
+        guard case .some(.failure(400, let message)) = feed(conflicting + "\r\n").last else {
+            Issue.record("conflicting lengths must fail with 400")
+            return
+        }
+        #expect(message.contains("conflicting Content-Length"))
+        guard case .some(.failure(400, let malformed)) = feed(conflicting + "no colon here\r\n\r\n").last else {
+            Issue.record("a malformed line must fail with 400")
+            return
+        }
+        #expect(malformed == "Malformed header field line.")
+        guard case .some(.failure(400, let spaced)) = feed("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n").last else {
+            Issue.record("a name with a space must fail with 400")
+            return
+        }
+        #expect(spaced == "Header field names may not contain spaces.")
+    }
+
+    @Test func requestLinesNeedExactlyThreeParts() {
+        for line in ["GET  / HTTP/1.1", "GET / HTTP/1.1 x", "get / HTTP/1.1", " / HTTP/1.1", "GET /"] {
+            guard case .some(.failure(400, let message)) = feed(line + "\r\n\r\n").last else {
+                Issue.record("'\(line)' must fail with 400")
+                continue
+            }
+            #expect(message == "The request line is not 'METHOD TARGET HTTP/1.1'.", "\(line)")
+        }
+        guard case .some(.failure(505, _)) = feed("GET / HTTP/2.0\r\n\r\n").last else {
+            Issue.record("an HTTP/2.0 request line must fail with 505")
+            return
+        }
+        guard case .some(.failure(400, let empty)) = feed("GET / \r\n\r\n").last else {
+            Issue.record("an empty version must fail with 400")
+            return
+        }
+        #expect(empty == "Only HTTP/1.1 and HTTP/1.0 are supported; got ''.")
+    }
 }

@@ -41,6 +41,19 @@ private struct EchoHandler: HTTPHandler {
         }
     }
 
+    @Test func requestIdsAreDistinctVersion4UUIDs() throws {
+        var seen = Set<String>()
+        for _ in 0..<10_000 {
+            let id = HTTPServer.makeRequestID()
+            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+            let bytes = Array(id.utf8)
+            #expect(bytes[14] == UInt8(ascii: "4"))
+            #expect([UInt8(ascii: "8"), UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "b")].contains(bytes[19]))
+            seen.insert(id)
+        }
+        #expect(seen.count == 10_000)
+    }
+
     @Test func answersPipelinedRequestsInOrder() throws {
         try withServer { server in
             let client = try TestHTTPClient(port: server.port)

@@ -29,6 +29,36 @@ package struct HTTPHeaders: Sendable, Sequence {
 
     package var count: Int { fields.count }
 
+    mutating func reserveCapacity(_ count: Int) {
+        fields.reserveCapacity(count)
+    }
+
+    /// The fields the parser itself interprets.
+    enum WellKnown {
+        case contentLength, transferEncoding, expect
+    }
+
+    /// Which field the name (raw bytes, any case) is, if the parser interprets it.
+    static func wellKnown(_ name: UnsafeBufferPointer<UInt8>) -> WellKnown? {
+        switch name.count {
+        case 14: return matches(name, "content-length") ? .contentLength : nil
+        case 17: return matches(name, "transfer-encoding") ? .transferEncoding : nil
+        case 6: return matches(name, "expect") ? .expect : nil
+        default: return nil
+        }
+    }
+
+    /// Whether `bytes` equal the lower-case ASCII `name`, ignoring ASCII case.
+    static func matches(_ bytes: UnsafeBufferPointer<UInt8>, _ name: StaticString) -> Bool {
+        guard bytes.count == name.utf8CodeUnitCount else { return false }
+        let expected = name.utf8Start
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            if (byte >= 65 && byte <= 90 ? byte + 32 : byte) != expected[index] { return false }
+        }
+        return true
+    }
+
     package func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         fields.makeIterator()
     }

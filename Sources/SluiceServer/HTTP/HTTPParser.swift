@@ -121,14 +121,20 @@ package struct HTTPParser {
     private mutating func parseHead() -> HeadOutcome? {
         // Skip blank lines before a request (RFC 9112 §2.2).
         while buffer.count - start >= 2 && buffer[start] == 13 && buffer[start + 1] == 10 { start += 2 }
-        var end: Int? = nil
-        var index = max(start, scanned - 3)
-        while index + 3 < buffer.count {
-            if buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
-                end = index
-                break
+        let from = max(start, scanned - 3)
+        let end: Int? = buffer.withUnsafeBufferPointer { bytes in
+            var index = from
+            while index + 3 < bytes.count {
+                // Step by the fourth byte of "\r\n\r\n": most bytes are neither CR nor LF.
+                let byte = bytes[index + 3]
+                if byte != 10 {
+                    index += byte == 13 ? 1 : 4
+                    continue
+                }
+                if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 { return index }
+                index += 1
             }
-            index += 1
+            return nil
         }
         scanned = max(scanned, buffer.count)
         guard let end else {
@@ -142,66 +148,138 @@ package struct HTTPParser {
         if end - start > limits.maximumHeaderBytes {
             return .failure(431, "The request line and headers exceed \(limits.maximumHeaderBytes) bytes.")
         }
-        let text = String(decoding: buffer[start..<end], as: UTF8.self)
+        let headStart = start
         start = end + 4
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
-        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: false)
-        guard requestLine.count == 3, !requestLine[0].isEmpty, !requestLine[1].isEmpty,
-            requestLine[0].utf8.allSatisfy({ $0 >= 65 && $0 <= 90 })
-        else {
-            return .failure(400, "The request line is not 'METHOD TARGET HTTP/1.1'.")
+        let limits = limits
+        let parsed = buffer.withUnsafeBufferPointer { bytes in
+            Self.parseHead(UnsafeBufferPointer(rebasing: bytes[headStart..<end]), limits: limits)
         }
-        let version = String(requestLine[2])
+        switch parsed {
+        case .success(let parsedHead):
+            head = parsedHead
+            return .parsed
+        case .failure(let failure):
+            return .failure(failure.status, failure.message)
+        }
+    }
+
+    private struct HeadFailure: Error {
+        var status: Int
+        var message: String
+        init(_ status: Int, _ message: String) {
+            self.status = status
+            self.message = message
+        }
+    }
+
+    /// Parses a request line and header fields (without the blank line) straight from bytes.
+    private static func parseHead(_ bytes: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> Result<Head, HeadFailure> {
+        func text(_ from: Int, _ to: Int) -> String {
+            String(decoding: UnsafeBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self)
+        }
+        func lineEnd(from position: Int) -> Int {
+            var index = position
+            while index + 1 < bytes.count {
+                if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
+                index += 1
+            }
+            return bytes.count
+        }
+        // The request line: exactly three parts separated by single spaces.
+        let requestEnd = lineEnd(from: 0)
+        var spaces: [Int] = []
+        for index in 0..<requestEnd where bytes[index] == 32 {
+            spaces.append(index)
+            if spaces.count > 2 { break }
+        }
+        guard spaces.count == 2, spaces[0] > 0, spaces[1] > spaces[0] + 1,
+            (0..<spaces[0]).allSatisfy({ bytes[$0] >= 65 && bytes[$0] <= 90 })
+        else {
+            return .failure(HeadFailure(400, "The request line is not 'METHOD TARGET HTTP/1.1'."))
+        }
+        let version = text(spaces[1] + 1, requestEnd)
         guard version == "HTTP/1.1" || version == "HTTP/1.0" else {
-            return .failure(version.hasPrefix("HTTP/") ? 505 : 400, "Only HTTP/1.1 and HTTP/1.0 are supported; got '\(version)'.")
+            return .failure(HeadFailure(version.hasPrefix("HTTP/") ? 505 : 400, "Only HTTP/1.1 and HTTP/1.0 are supported; got '\(version)'."))
+        }
+        // Header field lines.
+        var lines: [Range<Int>] = []
+        if requestEnd < bytes.count {
+            var position = requestEnd + 2
+            while true {
+                let end = lineEnd(from: position)
+                lines.append(position..<end)
+                if end >= bytes.count { break }
+                position = end + 2
+            }
         }
         if lines.count > limits.maximumHeaderCount {
-            return .failure(431, "The request has \(lines.count) header fields; at most \(limits.maximumHeaderCount) are allowed.")
+            return .failure(
+                HeadFailure(431, "The request has \(lines.count) header fields; at most \(limits.maximumHeaderCount) are allowed."))
         }
         var headers = HTTPHeaders()
+        headers.reserveCapacity(lines.count)
+        var contentLength: String?
+        var transferEncoding: String?
+        var expect: String?
+        var conflictingLengths = false
         for line in lines {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, line.first != " ", line.first != "\t" else {
-                return .failure(400, "Malformed header field line.")
-            }
-            let name = line[..<colon]
-            guard !name.contains(" ") else { return .failure(400, "Header field names may not contain spaces.") }
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
-            headers.add(String(name), value)
-        }
-        var contentLength: Int? = nil
-        let lengths = Set(headers.fields.filter { $0.name.lowercased() == "content-length" }.map(\.value))
-        if lengths.count > 1 {
-            // Differing lengths are how requests are smuggled past proxies (RFC 9112 §6.3).
-            return .failure(400, "The request carries conflicting Content-Length values.")
-        }
-        if let lengthText = headers["content-length"] {
-            guard !lengthText.isEmpty, lengthText.utf8.count <= 18, lengthText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                let length = Int(lengthText)
+            guard line.lowerBound < line.upperBound, bytes[line.lowerBound] != 32, bytes[line.lowerBound] != 9,
+                let colon = line.first(where: { bytes[$0] == 58 }), colon != line.lowerBound
             else {
-                return .failure(400, "Content-Length '\(lengthText)' is not a number.")
+                return .failure(HeadFailure(400, "Malformed header field line."))
             }
-            contentLength = length
+            if (line.lowerBound..<colon).contains(where: { bytes[$0] == 32 }) {
+                return .failure(HeadFailure(400, "Header field names may not contain spaces."))
+            }
+            var valueStart = colon + 1
+            var valueEnd = line.upperBound
+            while valueStart < valueEnd && (bytes[valueStart] == 32 || bytes[valueStart] == 9) { valueStart += 1 }
+            while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+            let name = text(line.lowerBound, colon)
+            let value = text(valueStart, valueEnd)
+            headers.add(name, value)
+            switch HTTPHeaders.wellKnown(UnsafeBufferPointer(rebasing: bytes[line.lowerBound..<colon])) {
+            case .contentLength:
+                if let first = contentLength, first != value { conflictingLengths = true }
+                contentLength = contentLength ?? value
+            case .transferEncoding: transferEncoding = transferEncoding ?? value
+            case .expect: expect = expect ?? value
+            case .none: break
+            }
+        }
+        if conflictingLengths {
+            // Differing lengths are how requests are smuggled past proxies (RFC 9112 §6.3).
+            return .failure(HeadFailure(400, "The request carries conflicting Content-Length values."))
+        }
+        var length: Int? = nil
+        if let lengthText = contentLength {
+            guard !lengthText.isEmpty, lengthText.utf8.count <= 18, lengthText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let parsed = Int(lengthText)
+            else {
+                return .failure(HeadFailure(400, "Content-Length '\(lengthText)' is not a number."))
+            }
+            length = parsed
         }
         var chunked = false
-        if let encoding = headers["transfer-encoding"] {
+        if let encoding = transferEncoding {
             guard encoding.lowercased() == "chunked" else {
-                return .failure(501, "Transfer-Encoding '\(encoding)' is not supported; use chunked or Content-Length.")
+                return .failure(HeadFailure(501, "Transfer-Encoding '\(encoding)' is not supported; use chunked or Content-Length."))
             }
-            guard contentLength == nil else {
-                return .failure(400, "A request may not carry both Content-Length and Transfer-Encoding.")
+            guard length == nil else {
+                return .failure(HeadFailure(400, "A request may not carry both Content-Length and Transfer-Encoding."))
             }
             chunked = true
         }
-        if let length = contentLength, length > limits.maximumBodyBytes {
-            return .failure(413, "The request body of \(length) bytes exceeds the limit of \(limits.maximumBodyBytes) bytes.")
+        if let length, length > limits.maximumBodyBytes {
+            return .failure(HeadFailure(413, "The request body of \(length) bytes exceeds the limit of \(limits.maximumBodyBytes) bytes."))
         }
-        if let expect = headers["expect"], expect.lowercased() != "100-continue" {
-            return .failure(417, "Expect '\(expect)' is not supported.")
+        if let expect, expect.lowercased() != "100-continue" {
+            return .failure(HeadFailure(417, "Expect '\(expect)' is not supported."))
         }
-        head = Head(
-            method: String(requestLine[0]), target: String(requestLine[1]), version: version, headers: headers,
-            contentLength: contentLength, chunked: chunked)
-        return .parsed
+        return .success(
+            Head(
+                method: text(0, spaces[0]), target: text(spaces[0] + 1, spaces[1]), version: version, headers: headers,
+                contentLength: length, chunked: chunked))
     }
 
     /// Reads chunks; nil when more bytes are needed, `.parsed` when the body is complete.

@@ -472,16 +472,89 @@ package final class HTTPServer: Sendable {
     }
 
     static func serialize(head response: HTTPResponse, requestID: String, keepAlive: Bool) -> [UInt8] {
-        var text = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(response.status))\r\n"
-        for (name, value) in response.headers.fields { text += "\(name): \(value)\r\n" }
-        text += "Content-Length: \(response.body.count)\r\nx-amzn-RequestId: \(requestID)\r\nDate: \(HTTPDate.now())\r\n"
-        text += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
-        return Array(text.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(176 + response.headers.count * 64)
+        bytes.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(response.status, to: &bytes)
+        bytes.append(32)
+        bytes.append(contentsOf: HTTPResponse.reason(response.status).utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+        for (name, value) in response.headers.fields {
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
+        }
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        appendDecimal(response.body.count, to: &bytes)
+        bytes.append(contentsOf: "\r\nx-amzn-RequestId: ".utf8)
+        bytes.append(contentsOf: requestID.utf8)
+        bytes.append(contentsOf: "\r\nDate: ".utf8)
+        bytes.append(contentsOf: HTTPDate.now().utf8)
+        bytes.append(contentsOf: keepAlive ? "\r\nConnection: keep-alive\r\n\r\n".utf8 : "\r\nConnection: close\r\n\r\n".utf8)
+        return bytes
     }
 
-    /// A request id in the form AWS uses (lowercase UUID).
-    static func makeRequestID() -> String {
-        UUID().uuidString.lowercased()
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value >= 10 { appendDecimal(value / 10, to: &bytes) }
+        bytes.append(UInt8(48 + value % 10))
+    }
+
+    /// A request id in the form AWS uses: a lowercase version-4 UUID.
+    package static func makeRequestID() -> String {
+        RequestIDs.next()
+    }
+}
+
+/// Request ids without a system call each: the bits come from a 128-bit state seeded once from
+/// the system's random generator and stepped by a counter through the SplitMix64 finaliser, so
+/// ids never repeat within a process and are not guessable from a single one.
+enum RequestIDs {
+    private static let seed: (UInt64, UInt64) = {
+        var generator = SystemRandomNumberGenerator()
+        return (generator.next(), generator.next())
+    }()
+    private static let counter = Atomic<UInt64>(0)
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    static func next() -> String {
+        let count = counter.add(1, ordering: .relaxed).newValue
+        // `high` alone is a bijection of the counter, so two ids differ there at least.
+        var high = mix(count ^ seed.0)
+        var low = mix(high ^ seed.1)
+        // Version 4 and the RFC 4122 variant, as in AWS's ids; `high`'s other 60 bits still differ.
+        high = (high & ~0xF000) | 0x4000
+        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            func put(_ value: UInt64, nibbles: Int) {
+                for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
+                    buffer[index] = digits.utf8Start[Int((value >> UInt64(shift)) & 0xF)]
+                    index += 1
+                }
+            }
+            put(high >> 32, nibbles: 8)
+            buffer[index] = 45
+            index += 1
+            put((high >> 16) & 0xFFFF, nibbles: 4)
+            buffer[index] = 45
+            index += 1
+            put(high & 0xFFFF, nibbles: 4)
+            buffer[index] = 45
+            index += 1
+            put(low >> 48, nibbles: 4)
+            buffer[index] = 45
+            index += 1
+            put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
+            return index
+        }
     }
 }
 
