@@ -87,6 +87,9 @@ final class Shard: Sendable {
         var handles: [UInt32: FileHandle] = [:]
         var nextSegmentNumber: UInt32
         var appended: Int64 = 0
+        /// What the syncer may start a group sync for: `appended`, except while the appender
+        /// that wrote the rest is still in a burst (`WakeupBatch`); see `releaseAppends`.
+        var released: Int64 = 0
         var durable: Int64 = 0
         var syncing = false
         var directoryDirty = false
@@ -298,6 +301,9 @@ final class Shard: Sendable {
     ) throws(AppendRefusal) -> (sequences: [SequenceNumber], commit: Int64) {
         let interval = settings.indexInterval
         var startSyncer = false
+        // An appender in a burst (the event loop over one epoll wake-up) releases its appends
+        // to the syncer when the burst ends, so one group sync covers the whole burst.
+        let deferred = onDurable != nil && settings.durability == .always && WakeupBatch.isCollecting
         let result: Result<([SequenceNumber], Int64), AppendRefusal> = lock.withLock { locked in
             if locked.state.closed { return .failure(.closed) }
             if locked.state.shutDown {
@@ -384,9 +390,10 @@ final class Shard: Sendable {
             }
             locked.state.lastArrival = arrival
             locked.state.appended += Int64(batch.byteCount)
+            if !deferred { locked.state.released = locked.state.appended }
             if let onDurable, settings.durability == .always {
                 locked.state.pending.append((locked.state.appended, onDurable))
-                if !locked.state.syncerRunning {
+                if !deferred && !locked.state.syncerRunning {
                     locked.state.syncerRunning = true
                     startSyncer = true
                 }
@@ -396,6 +403,9 @@ final class Shard: Sendable {
         }
         if settings.durability != .always, case .success = result { settings.changes.signal() }
         if startSyncer { spawnSyncer() }
+        if deferred, case .success = result {
+            WakeupBatch.enqueue(ObjectIdentifier(self)) { [self] in releaseAppends() }
+        }
         switch result {
         case .success(let value):
             // Under a relaxed policy the records count as acknowledged once written.
@@ -405,23 +415,52 @@ final class Shard: Sendable {
         }
     }
 
+    /// Ends a burst of appends: the syncer may now sync them (and is started if it is not running).
+    private func releaseAppends() {
+        let start = lock.withLock { locked -> Bool in
+            locked.state.released = max(locked.state.released, locked.state.appended)
+            locked.broadcast()
+            guard !locked.state.syncerRunning, !locked.state.pending.isEmpty else { return false }
+            locked.state.syncerRunning = true
+            return true
+        }
+        if start { spawnSyncer() }
+    }
+
     // MARK: - Syncer
+
+    /// How long an idle syncer waits for more appends before its thread exits.
+    static let syncerLingerNanoseconds: Int64 = 1_000_000_000
 
     /// The shard's syncer thread: while callbacks wait, it leads group syncs and then runs the
     /// callbacks whose records are durable (or failed), outside the lock. Started by the first
-    /// append with a callback; exits when none are left and the shard is idle.
+    /// append with a callback; exits once none have come for `syncerLingerNanoseconds`, or at
+    /// shutdown.
     private func spawnSyncer() {
         Threads.spawn(name: "sluice-sync-\(shardID)") { [self] in
+            var lingerUntil: Int64?
             while true {
                 let (ready, plan) = lock.withLock { locked -> ([(DurableCallback, StreamError?)], SyncPlan?) in
                     while true {
                         let ready = takeResolved(&locked.state)
                         if !ready.isEmpty { return (ready, nil) }
                         if locked.state.pending.isEmpty {
+                            // Stay a moment for the next burst rather than start a thread per
+                            // burst; exit when the shard goes quiet or shuts down.
+                            if !locked.state.shutDown {
+                                let now = monotonicNanoseconds()
+                                let until = lingerUntil ?? now + Shard.syncerLingerNanoseconds
+                                lingerUntil = until
+                                if now < until {
+                                    locked.wait(nanoseconds: until - now)
+                                    continue
+                                }
+                            }
                             locked.state.syncerRunning = false
                             return ([], nil)
                         }
-                        if !locked.state.syncing && locked.state.durable < locked.state.appended {
+                        lingerUntil = nil
+                        if !locked.state.syncing && locked.state.durable < locked.state.released {
                             return ([], makeSyncPlan(&locked.state))
                         }
                         locked.wait()

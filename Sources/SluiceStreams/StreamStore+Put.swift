@@ -57,6 +57,7 @@ extension StreamStore {
                 locked.broadcast()
             }
         }
+        WakeupBatch.drain()  // inside a burst, release the appends this thread waits for
         return done.withLock { locked in
             while locked.state == nil { locked.wait() }
             return locked.state!

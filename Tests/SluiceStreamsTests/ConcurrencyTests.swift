@@ -349,3 +349,69 @@ import Testing
         }
     }
 }
+
+/// Group commit across a burst of appends (the HTTP event loop over one epoll wake-up).
+@Suite struct AppendBurstTests {
+    /// Counts `fdatasync` calls on segment files and fails nothing.
+    private final class SyncCounter: FaultInjecting {
+        let syncs = Mutex(0)
+        func fault(for operation: FileOperation, path: String) -> Fault? {
+            if operation == .sync && path.hasSuffix(".seg") { syncs.withLock { $0 += 1 } }
+            return nil
+        }
+    }
+
+    @Test func appendsOfOneBurstAreMadeDurableByOneSyncAfterTheBurst() throws {
+        try withTemporaryDirectory { dir in
+            let counter = SyncCounter()
+            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
+            configuration.fileSystem = FileSystem(faults: counter)
+            configuration.creationDelayMilliseconds = 0
+            let store = try StreamStore(configuration)
+            defer { store.close() }
+            try store.createStream(name: "s", shardCount: 1)
+            // A first record outside any burst: synced at once (and starts the shard's syncer).
+            _ = try store.putRecord(stream: "s", partitionKey: "k", data: [0])
+            let before = counter.syncs.withLock { $0 }
+            let done = ConditionLock<[Result<PutResult, StreamError>]>([])
+            try WakeupBatch.collect {
+                for index in 1...20 {
+                    try store.putRecord(stream: "s", partitionKey: "k", data: [UInt8(index)]) { result in
+                        done.withLock { locked in
+                            locked.state.append(result)
+                            locked.broadcast()
+                        }
+                    }
+                }
+                // Nothing of the burst is synced, or acknowledged, before it ends.
+                #expect(counter.syncs.withLock { $0 } == before)
+                #expect(done.withLock { $0.state.isEmpty })
+            }
+            let results = done.withLock { locked in
+                let deadline = monotonicNanoseconds() + 60_000_000_000
+                while locked.state.count < 20 && monotonicNanoseconds() < deadline {
+                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
+                }
+                return locked.state
+            }
+            #expect(results.count == 20)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            #expect(counter.syncs.withLock { $0 } == before + 1)
+        }
+    }
+
+    /// A thread that blocks for its own append inside a burst must not wait for itself.
+    @Test func aBlockingPutInsideABurstReturns() throws {
+        try withTemporaryDirectory { dir in
+            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
+            configuration.creationDelayMilliseconds = 0
+            let store = try StreamStore(configuration)
+            defer { store.close() }
+            try store.createStream(name: "s", shardCount: 2)
+            let results = try WakeupBatch.collect {
+                try (0..<5).map { try store.putRecord(stream: "s", partitionKey: "k\($0)", data: [UInt8($0)]) }
+            }
+            #expect(results.count == 5)
+        }
+    }
+}

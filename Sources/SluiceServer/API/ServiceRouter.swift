@@ -69,6 +69,7 @@ package final class ServiceRouter: HTTPHandler {
                 locked.broadcast()
             }
         }
+        WakeupBatch.drain()  // inside a burst, release the appends this call waits for
         return answer.withLock { locked in
             while locked.state == nil { locked.wait() }
             return locked.state!

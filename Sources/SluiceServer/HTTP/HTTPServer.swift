@@ -183,14 +183,18 @@ package final class HTTPServer: Sendable {
         while !isStopping {
             if !isAccepting { closeListener() }
             let tokens = poller.wait(timeoutMilliseconds: 100)
-            for token in tokens {
-                if token == Poller.wakeToken { continue }
-                if token == HTTPServer.listenerToken {
-                    if isAccepting { acceptAll() }
-                    continue
+            // Requests answered here hand their follow-up work (a shard's group sync) on once
+            // the whole wake-up is done, so one sync covers all of them.
+            WakeupBatch.collect {
+                for token in tokens {
+                    if token == Poller.wakeToken { continue }
+                    if token == HTTPServer.listenerToken {
+                        if isAccepting { acceptAll() }
+                        continue
+                    }
+                    guard let connection = connections.withLock({ $0[token] }) else { continue }
+                    readAndDispatch(connection, scratch: &scratch)
                 }
-                guard let connection = connections.withLock({ $0[token] }) else { continue }
-                readAndDispatch(connection, scratch: &scratch)
             }
             let now = monotonicNanoseconds()
             if now - lastSweep >= 100_000_000 {
