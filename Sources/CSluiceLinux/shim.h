@@ -17,6 +17,14 @@ static inline int CSluiceLinux_accept4(int fd, int flags) {
 
 static inline int CSluiceLinux_tcpNoDelay(void) { return TCP_NODELAY; }
 
+// fallocate (Linux) is declared only under _GNU_SOURCE too (in <fcntl.h>, not included here so
+// that struct stat stays Glibc's).
+extern int fallocate(int fd, int mode, off_t offset, off_t length);
+
+static inline int CSluiceLinux_allocate(int fd, long long offset, long long length) {
+    return fallocate(fd, 0, (off_t)offset, (off_t)length);
+}
+
 #include <time.h>
 #include <signal.h>
 // epoll_pwait2 (Linux 5.11, glibc 2.35) waits with a nanosecond timeout; also _GNU_SOURCE only.

@@ -144,6 +144,9 @@ enum SegmentFile {
         var index: [IndexEntry] = []
         /// Why scanning stopped before the end of the file, if it did.
         var problem: String?
+        /// Scanning stopped at zeros: space allocated ahead of appends that were never made (or
+        /// whose bytes never reached the device), rather than damaged bytes.
+        var stoppedAtZeros = false
     }
 
     /// Reads every frame of a segment from its header to the end of the file and stops at the
@@ -199,7 +202,14 @@ enum SegmentFile {
                         needMore = size
                         return
                     case .corrupt(let reason):
-                        stop = "frame at offset \(frameOffset): \(reason)"
+                        if got - cursor >= RecordFrame.prefixSize,
+                            view[cursor..<(cursor + RecordFrame.prefixSize)].allSatisfy({ $0 == 0 })
+                        {
+                            result.stoppedAtZeros = true
+                            stop = "zeros from offset \(frameOffset): space allocated ahead of appends that never reached it"
+                        } else {
+                            stop = "frame at offset \(frameOffset): \(reason)"
+                        }
                         return
                     }
                 }

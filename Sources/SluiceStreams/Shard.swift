@@ -105,6 +105,10 @@ final class Shard: Sendable {
         /// Callbacks waiting for durability, in commit order.
         var pending: [(commit: Int64, callback: DurableCallback)] = []
         var syncerRunning = false
+        /// The active segment's file is allocated up to here (`preallocate`); 0 when it is not.
+        var preallocatedEnd: UInt32 = 0
+        /// The file system refused to preallocate the active segment: append without it.
+        var preallocationOff = false
     }
 
     /// Called once the records of an append are durable (nil) or have failed (the error).
@@ -198,7 +202,8 @@ final class Shard: Sendable {
                     maximumFrame: settings.maximumFrame, indexInterval: settings.indexInterval)
                 if let problem = scan.problem {
                     logger.log(
-                        .warning, "cutting torn or corrupt tail",
+                        scan.stoppedAtZeros ? .info : .warning,
+                        scan.stoppedAtZeros ? "cutting unwritten tail" : "cutting torn or corrupt tail",
                         ["path": segmentPath, "offset": String(scan.validEnd), "reason": problem])
                     cut = true
                 }
@@ -266,7 +271,7 @@ final class Shard: Sendable {
 
     /// Creates the next segment file and makes it the active one. Lock held.
     private func startSegment(_ state: inout State) throws(SystemError) {
-        if !state.segments.isEmpty { state.segments[state.segments.count - 1].sealed = true }
+        sealActiveSegment(&state)
         let number = state.nextSegmentNumber
         let segmentPath = path(number)
         let fs = settings.fileSystem
@@ -283,11 +288,45 @@ final class Shard: Sendable {
             throw error
         }
         state.handles[number] = handle
+        state.preallocatedEnd = 0
+        state.preallocationOff = false
         state.segments.append(
             Segment(
                 number: number, path: segmentPath, writtenEnd: SegmentFile.headerSize, durableEnd: SegmentFile.headerSize,
                 recordCount: 0, firstArrival: nil, lastArrival: nil, index: [], sealed: false, indexPersisted: false))
         state.directoryDirty = true
+    }
+
+    /// Seals the active segment and gives back the space preallocated past its last record,
+    /// so a sealed segment's file ends at its last record. Lock held.
+    private func sealActiveSegment(_ state: inout State) {
+        guard let slot = state.segments.indices.last else { return }
+        state.segments[slot].sealed = true
+        let end = state.segments[slot].writtenEnd
+        if state.preallocatedEnd > end, let handle = state.handles[state.segments[slot].number] {
+            // Best effort: if the cut fails, recovery cuts the zeros after a restart.
+            _ = handle.releasePreallocation(after: Int64(end))
+        }
+        state.preallocatedEnd = 0
+    }
+
+    /// Appends write into space allocated ahead in steps of this many bytes.
+    static let preallocationStep: UInt64 = 1 << 20
+
+    /// Allocates the active segment's file ahead of `end` (in `preallocationStep`s, never past
+    /// the segment size), so that appends do not change the file's size and each group sync
+    /// is one device write fewer. Lock held.
+    private func preallocate(_ state: inout State, through end: UInt32) {
+        guard !state.preallocationOff, end > state.preallocatedEnd, let slot = state.segments.indices.last else { return }
+        let limit = UInt64(settings.segmentSize)
+        guard UInt64(end) < limit, let handle = state.handles[state.segments[slot].number] else { return }
+        let target = min(limit, (UInt64(end) / Shard.preallocationStep + 1) * Shard.preallocationStep)
+        let from = UInt64(max(state.segments[slot].writtenEnd, state.preallocatedEnd))
+        if handle.preallocate(offset: Int64(from), length: Int64(target - from)) {
+            state.preallocatedEnd = UInt32(target)
+        } else {
+            state.preallocationOff = true  // the file system cannot: appends extend the file
+        }
     }
 
     // MARK: - Appending
@@ -353,6 +392,9 @@ final class Shard: Sendable {
                 runs[runs.count - 1].frameCount += 1
                 frameOffsets[frameOffsets.count - 1].append(writeAt)
                 writeAt += size
+            }
+            if runs.last?.segmentSlot == locked.state.segments.count - 1 {
+                preallocate(&locked.state, through: writeAt)
             }
             // Write each run with one pwrite.
             for (runIndex, run) in runs.enumerated() {
@@ -682,7 +724,7 @@ final class Shard: Sendable {
     func closeForResharding() {
         lock.withLock { locked in
             locked.state.closed = true
-            if !locked.state.segments.isEmpty { locked.state.segments[locked.state.segments.count - 1].sealed = true }
+            sealActiveSegment(&locked.state)
             locked.broadcast()
         }
         settings.changes.signal()
@@ -693,7 +735,7 @@ final class Shard: Sendable {
     func shutDown() {
         lock.withLock { locked in
             locked.state.shutDown = true
-            if !locked.state.segments.isEmpty { locked.state.segments[locked.state.segments.count - 1].sealed = true }
+            sealActiveSegment(&locked.state)
         }
         do throws(StreamError) { try flush() } catch {
             settings.logger.log(.error, "final sync failed", ["shard": shardID, "error": "\(error)"])

@@ -444,3 +444,98 @@ import Testing
         }
     }
 }
+
+/// Segment files are allocated ahead of appends (so a group sync need not write the inode) and
+/// cut back to their last record when sealed.
+@Suite struct PreallocationTests {
+    private static func segmentName(_ number: UInt32) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: 10 - digits.count) + digits + ".seg"
+    }
+
+    @Test func theActiveSegmentIsAllocatedAheadAndSealedSegmentsEndAtTheirLastRecord() throws {
+        try withTemporaryDirectory { dir in
+            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
+            configuration.segmentSize = 3 << 20
+            let store = try StreamStore(configuration)
+            try store.createStream(name: "s", shardCount: 1)
+            let shard = dir + "/data/streams/s/shardId-000000000000"
+            func segments() throws -> [String] {
+                try FileSystem.live.contentsOfDirectory(shard).filter { $0.hasSuffix(".seg") }.sorted()
+            }
+            var last: PutResult?
+            for index in 0..<10 {
+                last = try store.putRecord(stream: "s", partitionKey: "k", data: [UInt8](repeating: UInt8(index), count: 1000))
+            }
+            let active = try #require(try segments().last)
+            // Allocated one step ahead, not grown record by record.
+            #expect(try FileSystem.live.fileSize(shard + "/" + active) == 1 << 20)
+            // Fill past the first segment: it is sealed and cut back to its last record.
+            for index in 0..<4000 {
+                last = try store.putRecord(stream: "s", partitionKey: "k", data: [UInt8](repeating: UInt8(index % 251), count: 1000))
+            }
+            let names = try segments()
+            #expect(names.count >= 2)
+            let first = shard + "/" + names[0]
+            let size = try FileSystem.live.fileSize(first)
+            #expect(size < 3 << 20)
+            #expect(size % (1 << 20) != 0)
+            store.close()
+            // After a clean close every segment file ends at its last record.
+            let reopened = try StreamStore(configuration)
+            defer { reopened.close() }
+            let position = try #require(last).sequenceNumber.position
+            let lastSize = try FileSystem.live.fileSize(shard + "/" + Self.segmentName(position.segment))
+            let end = position.offset + UInt32(RecordFrame.size(keyBytes: 1, dataBytes: 1000))
+            #expect(lastSize == Int64(end))
+            var (_, from) = try reopened.startingPosition(stream: "s", shardID: "shardId-000000000000", type: .trimHorizon)
+            var count = 0
+            for _ in 0..<10_000 {
+                let read = try reopened.read(stream: "s", shardIndex: 0, from: from, limit: 1000)
+                count += read.records.count
+                from = read.next
+                if read.caughtUp { break }
+            }
+            #expect(count == 4010)
+        }
+    }
+
+    /// A crash leaves the allocated space as zeros after the last record: recovery cuts it and
+    /// keeps every record, and appends go on after them.
+    @Test func zerosOfAllocatedSpaceAreCutAfterACrash() throws {
+        try withTemporaryDirectory { dir in
+            let data = dir + "/data"
+            let shard = data + "/streams/s/shardId-000000000000"
+            var acked: [PutResult] = []
+            do {
+                let store = try StreamStore(StreamStoreConfiguration(dataDirectory: data))
+                try store.createStream(name: "s", shardCount: 1)
+                for index in 0..<20 { acked.append(try store.putRecord(stream: "s", partitionKey: "k", data: [UInt8(index)])) }
+                store.close()
+            }
+            // What a crash leaves: no summaries, the file still as long as its allocation.
+            for name in try FileSystem.live.contentsOfDirectory(shard) where name.hasSuffix(".idx") {
+                try FileSystem.live.removeFile(shard + "/" + name)
+            }
+            let segment = shard + "/" + Self.segmentName(acked[0].sequenceNumber.position.segment)
+            let handle = try FileSystem.live.open(segment, .readWrite)
+            #expect(handle.preallocate(offset: try handle.size(), length: 1 << 20))
+            handle.close()
+            let store = try StreamStore(StreamStoreConfiguration(dataDirectory: data))
+            defer { store.close() }
+            let end = acked[19].sequenceNumber.position.offset + UInt32(RecordFrame.size(keyBytes: 1, dataBytes: 1))
+            #expect(try FileSystem.live.fileSize(segment) == Int64(end))
+            let next = try store.putRecord(stream: "s", partitionKey: "k", data: [99])
+            #expect(next.sequenceNumber > acked[19].sequenceNumber)
+            var (_, position) = try store.startingPosition(stream: "s", shardID: "shardId-000000000000", type: .trimHorizon)
+            var values: [UInt8] = []
+            for _ in 0..<100 {
+                let read = try store.read(stream: "s", shardIndex: 0, from: position, limit: 100)
+                values += read.records.map { $0.data[0] }
+                position = read.next
+                if read.caughtUp { break }
+            }
+            #expect(values == Array(0..<20) + [99])
+        }
+    }
+}

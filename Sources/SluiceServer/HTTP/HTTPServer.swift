@@ -248,6 +248,9 @@ package final class HTTPServer: Sendable {
             switch result {
             case .bytes(let count):
                 connection.received(scratch.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<count]) })
+                // A short read took everything there was. Reading again would only learn EAGAIN:
+                // the connection is one-shot, and re-arming it reports whatever arrives later.
+                if count < scratch.count { break }
                 continue
             case .wouldBlock: break
             case .closed: peerClosed = true

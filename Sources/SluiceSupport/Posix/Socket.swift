@@ -257,28 +257,27 @@ package final class Poller: Sendable {
     /// Waits up to `timeoutMilliseconds` and returns the tokens of ready descriptors (the wake
     /// token when `wake()` was called).
     package func wait(timeoutMilliseconds: Int32, maximum: Int = 256) -> [UInt64] {
-        var events = [epoll_event](repeating: epoll_event(), count: maximum)
-        let count = events.withUnsafeMutableBufferPointer { epoll_wait(descriptor, $0.baseAddress, Int32(maximum), timeoutMilliseconds) }
-        return tokens(events, count)
+        withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: maximum) { events in
+            tokens(events, epoll_wait(descriptor, events.baseAddress, Int32(maximum), timeoutMilliseconds))
+        }
     }
 
     /// Waits up to `timeoutNanoseconds` (not rounded to milliseconds, so a caller that must act
     /// at a precise time neither spins nor oversleeps) and returns the tokens of ready descriptors.
     package func wait(timeoutNanoseconds: Int64, maximum: Int = 256) -> [UInt64] {
-        var events = [epoll_event](repeating: epoll_event(), count: maximum)
         let timeout = max(0, timeoutNanoseconds)
-        var count = events.withUnsafeMutableBufferPointer {
-            CSluiceLinux_epollWaitNanoseconds(descriptor, $0.baseAddress, Int32(maximum), timeout)
+        return withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: maximum) { events in
+            var count = CSluiceLinux_epollWaitNanoseconds(descriptor, events.baseAddress, Int32(maximum), timeout)
+            if count < 0 && errno == ENOSYS {
+                // Kernels before 5.11: round up, so the caller never wakes early and spins.
+                let milliseconds = Int32(clamping: (timeout + 999_999) / 1_000_000)
+                count = epoll_wait(descriptor, events.baseAddress, Int32(maximum), milliseconds)
+            }
+            return tokens(events, count)
         }
-        if count < 0 && errno == ENOSYS {
-            // Kernels before 5.11: round up, so the caller never wakes early and spins.
-            let milliseconds = Int32(clamping: (timeout + 999_999) / 1_000_000)
-            count = events.withUnsafeMutableBufferPointer { epoll_wait(descriptor, $0.baseAddress, Int32(maximum), milliseconds) }
-        }
-        return tokens(events, count)
     }
 
-    private func tokens(_ events: [epoll_event], _ count: Int32) -> [UInt64] {
+    private func tokens(_ events: UnsafeMutableBufferPointer<epoll_event>, _ count: Int32) -> [UInt64] {
         guard count > 0 else { return [] }
         var tokens: [UInt64] = []
         tokens.reserveCapacity(Int(count))
