@@ -27,11 +27,17 @@ static inline int CSluiceLinux_allocate(int fd, long long offset, long long leng
 
 #include <time.h>
 #include <signal.h>
-// epoll_pwait2 (Linux 5.11, glibc 2.35) waits with a nanosecond timeout; also _GNU_SOURCE only.
-extern int epoll_pwait2(int fd, struct epoll_event *events, int maximum, const struct timespec *timeout, const sigset_t *mask);
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+// epoll_pwait2 (Linux 5.11) waits with a nanosecond timeout. It is called through syscall(2)
+// rather than glibc's wrapper, which would make every binary need glibc 2.35.
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
 
 static inline int CSluiceLinux_epollWaitNanoseconds(int fd, struct epoll_event *events, int maximum, long long nanoseconds) {
     struct timespec timeout = { (time_t)(nanoseconds / 1000000000LL), (long)(nanoseconds % 1000000000LL) };
-    return epoll_pwait2(fd, events, maximum, &timeout, 0);
+    return (int)syscall(SYS_epoll_pwait2, fd, events, maximum, &timeout, (void *)0, (size_t)8);
 }
 #endif

@@ -513,9 +513,10 @@ package final class HTTPServer: Sendable {
     }
 }
 
-/// Request ids without a system call each: the bits come from a 128-bit state seeded once from
-/// the system's random generator and stepped by a counter through the SplitMix64 finaliser, so
-/// ids never repeat within a process and are not guessable from a single one.
+/// Request ids without a system call each: a counter stepped through the SplitMix64 finaliser
+/// with two 64-bit seeds drawn once from the system's random generator. Ids never repeat within
+/// a process and differ between processes; they are labels for logs, not secrets (the finaliser
+/// can be inverted, so one id narrows the next down to a few thousand).
 enum RequestIDs {
     private static let seed: (UInt64, UInt64) = {
         var generator = SystemRandomNumberGenerator()
