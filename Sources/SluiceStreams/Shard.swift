@@ -502,7 +502,11 @@ final class Shard: Sendable {
                             return ([], nil)
                         }
                         lingerUntil = nil
-                        if !locked.state.syncing && locked.state.durable < locked.state.released {
+                        // While a burst that reaches this shard is still being written, wait
+                        // for its end: the sync then covers both, one fsync instead of two.
+                        if !locked.state.syncing && locked.state.durable < locked.state.released
+                            && locked.state.appended == locked.state.released
+                        {
                             return ([], makeSyncPlan(&locked.state))
                         }
                         locked.wait()

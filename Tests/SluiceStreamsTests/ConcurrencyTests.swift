@@ -400,6 +400,82 @@ import Testing
         }
     }
 
+    /// Holds the first segment sync until `open()`; counts segment syncs.
+    private final class SyncGate: FaultInjecting {
+        let state = ConditionLock<(syncs: Int, open: Bool)>((0, false))
+        func fault(for operation: FileOperation, path: String) -> Fault? {
+            guard operation == .sync && path.hasSuffix(".seg") else { return nil }
+            state.withLock { locked in
+                locked.state.syncs += 1
+                locked.broadcast()
+                let deadline = monotonicNanoseconds() + 60_000_000_000
+                while !locked.state.open && monotonicNanoseconds() < deadline {
+                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
+                }
+            }
+            return nil
+        }
+        func waitForSyncs(_ count: Int) {
+            state.withLock { locked in
+                let deadline = monotonicNanoseconds() + 60_000_000_000
+                while locked.state.syncs < count && monotonicNanoseconds() < deadline {
+                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
+                }
+            }
+        }
+        func open() {
+            state.withLock { locked in
+                locked.state.open = true
+                locked.broadcast()
+            }
+        }
+    }
+
+    /// When a sync ends while a burst that reaches the shard is still being written, the syncer
+    /// waits for the burst to end and covers it and what was released before with one sync.
+    @Test func aSyncerWaitsForABurstStillBeingWritten() throws {
+        try withTemporaryDirectory { dir in
+            let gate = SyncGate()
+            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
+            configuration.fileSystem = FileSystem(faults: gate)
+            configuration.creationDelayMilliseconds = 0
+            let store = try StreamStore(configuration)
+            defer { store.close() }
+            try store.createStream(name: "s", shardCount: 1)
+            let acknowledged = ConditionLock<[String]>([])
+            func put(_ name: String) throws {
+                try store.putRecord(stream: "s", partitionKey: "k", data: Array(name.utf8)) { result in
+                    #expect((try? result.get()) != nil)
+                    acknowledged.withLock { locked in
+                        locked.state.append(name)
+                        locked.broadcast()
+                    }
+                }
+            }
+            func waitFor(_ count: Int) {
+                acknowledged.withLock { locked in
+                    let deadline = monotonicNanoseconds() + 60_000_000_000
+                    while locked.state.count < count && monotonicNanoseconds() < deadline {
+                        locked.wait(nanoseconds: deadline - monotonicNanoseconds())
+                    }
+                }
+            }
+            try put("a")  // outside a burst: its sync starts at once, and is held by the gate
+            gate.waitForSyncs(1)
+            try WakeupBatch.collect {
+                try put("b")
+                WakeupBatch.drain()  // b is released while a's sync is held
+                try put("c")  // c is written but the burst goes on
+                gate.open()
+                waitFor(1)  // a is acknowledged; its syncer now sees b released and c not yet
+                try put("d")
+            }
+            waitFor(4)
+            #expect(acknowledged.withLock { $0.state } == ["a", "b", "c", "d"])
+            #expect(gate.state.withLock { $0.state.syncs } == 2)
+        }
+    }
+
     /// A thread that blocks for its own append inside a burst must not wait for itself.
     @Test func aBlockingPutInsideABurstReturns() throws {
         try withTemporaryDirectory { dir in
