@@ -352,18 +352,45 @@ import Testing
 
 /// Group commit across a burst of appends (the HTTP event loop over one epoll wake-up).
 @Suite struct AppendBurstTests {
-    /// Counts `fdatasync` calls on segment files and fails nothing.
-    private final class SyncCounter: FaultInjecting {
-        let syncs = Mutex(0)
+    /// Waits until `condition` holds (at most 60 s, which only a failing test reaches).
+    private static func wait<State>(_ lock: ConditionLock<State>, until condition: (State) -> Bool) {
+        lock.withLock { locked in
+            let deadline = monotonicNanoseconds() + 60_000_000_000
+            while !condition(locked.state) && monotonicNanoseconds() < deadline {
+                locked.wait(nanoseconds: deadline - monotonicNanoseconds())
+            }
+        }
+    }
+
+    /// Counts `fdatasync` calls on segment files and fails none; while closed, holds each one
+    /// until `open()`.
+    private final class SyncGate: FaultInjecting {
+        let state: ConditionLock<(syncs: Int, open: Bool)>
+        init(open: Bool) { state = ConditionLock((0, open)) }
+        var syncs: Int { state.withLock { $0.state.syncs } }
         func fault(for operation: FileOperation, path: String) -> Fault? {
-            if operation == .sync && path.hasSuffix(".seg") { syncs.withLock { $0 += 1 } }
+            guard operation == .sync && path.hasSuffix(".seg") else { return nil }
+            state.withLock { locked in
+                locked.state.syncs += 1
+                locked.broadcast()
+            }
+            AppendBurstTests.wait(state) { $0.open }
             return nil
+        }
+        func waitForSyncs(_ count: Int) {
+            AppendBurstTests.wait(state) { $0.syncs >= count }
+        }
+        func open() {
+            state.withLock { locked in
+                locked.state.open = true
+                locked.broadcast()
+            }
         }
     }
 
     @Test func appendsOfOneBurstAreMadeDurableByOneSyncAfterTheBurst() throws {
         try withTemporaryDirectory { dir in
-            let counter = SyncCounter()
+            let counter = SyncGate(open: true)
             var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
             configuration.fileSystem = FileSystem(faults: counter)
             configuration.creationDelayMilliseconds = 0
@@ -372,7 +399,7 @@ import Testing
             try store.createStream(name: "s", shardCount: 1)
             // A first record outside any burst: synced at once (and starts the shard's syncer).
             _ = try store.putRecord(stream: "s", partitionKey: "k", data: [0])
-            let before = counter.syncs.withLock { $0 }
+            let before = counter.syncs
             let done = ConditionLock<[Result<PutResult, StreamError>]>([])
             try WakeupBatch.collect {
                 for index in 1...20 {
@@ -384,50 +411,14 @@ import Testing
                     }
                 }
                 // Nothing of the burst is synced, or acknowledged, before it ends.
-                #expect(counter.syncs.withLock { $0 } == before)
+                #expect(counter.syncs == before)
                 #expect(done.withLock { $0.state.isEmpty })
             }
-            let results = done.withLock { locked in
-                let deadline = monotonicNanoseconds() + 60_000_000_000
-                while locked.state.count < 20 && monotonicNanoseconds() < deadline {
-                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
-                }
-                return locked.state
-            }
+            Self.wait(done) { $0.count >= 20 }
+            let results = done.withLock { $0.state }
             #expect(results.count == 20)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
-            #expect(counter.syncs.withLock { $0 } == before + 1)
-        }
-    }
-
-    /// Holds the first segment sync until `open()`; counts segment syncs.
-    private final class SyncGate: FaultInjecting {
-        let state = ConditionLock<(syncs: Int, open: Bool)>((0, false))
-        func fault(for operation: FileOperation, path: String) -> Fault? {
-            guard operation == .sync && path.hasSuffix(".seg") else { return nil }
-            state.withLock { locked in
-                locked.state.syncs += 1
-                locked.broadcast()
-                let deadline = monotonicNanoseconds() + 60_000_000_000
-                while !locked.state.open && monotonicNanoseconds() < deadline {
-                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
-                }
-            }
-            return nil
-        }
-        func waitForSyncs(_ count: Int) {
-            state.withLock { locked in
-                let deadline = monotonicNanoseconds() + 60_000_000_000
-                while locked.state.syncs < count && monotonicNanoseconds() < deadline {
-                    locked.wait(nanoseconds: deadline - monotonicNanoseconds())
-                }
-            }
-        }
-        func open() {
-            state.withLock { locked in
-                locked.state.open = true
-                locked.broadcast()
-            }
+            #expect(counter.syncs == before + 1)
         }
     }
 
@@ -435,7 +426,7 @@ import Testing
     /// waits for the burst to end and covers it and what was released before with one sync.
     @Test func aSyncerWaitsForABurstStillBeingWritten() throws {
         try withTemporaryDirectory { dir in
-            let gate = SyncGate()
+            let gate = SyncGate(open: false)
             var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
             configuration.fileSystem = FileSystem(faults: gate)
             configuration.creationDelayMilliseconds = 0
@@ -452,14 +443,7 @@ import Testing
                     }
                 }
             }
-            func waitFor(_ count: Int) {
-                acknowledged.withLock { locked in
-                    let deadline = monotonicNanoseconds() + 60_000_000_000
-                    while locked.state.count < count && monotonicNanoseconds() < deadline {
-                        locked.wait(nanoseconds: deadline - monotonicNanoseconds())
-                    }
-                }
-            }
+            func waitFor(_ count: Int) { Self.wait(acknowledged) { $0.count >= count } }
             try put("a")  // outside a burst: its sync starts at once, and is held by the gate
             gate.waitForSyncs(1)
             try WakeupBatch.collect {
@@ -472,7 +456,7 @@ import Testing
             }
             waitFor(4)
             #expect(acknowledged.withLock { $0.state } == ["a", "b", "c", "d"])
-            #expect(gate.state.withLock { $0.state.syncs } == 2)
+            #expect(gate.syncs == 2)
         }
     }
 
