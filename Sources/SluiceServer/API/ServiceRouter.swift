@@ -230,6 +230,8 @@ package final class ServiceRouter: HTTPHandler {
     /// The media type of a `Content-Type` value: lower-cased, without parameters.
     static func mediaType(_ value: String?) -> String? {
         guard let value else { return nil }
+        // What every AWS SDK sends, answered without splitting or lower-casing.
+        if value.utf8.elementsEqual(jsonContentType.utf8) { return jsonContentType }
         let type = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return type.trimmingASCIISpaces().lowercased()
     }
