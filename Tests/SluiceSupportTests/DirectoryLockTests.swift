@@ -41,6 +41,23 @@ import Testing
         }
     }
 
+    /// A lock this process is letting go of (as when a child being spawned still holds a copy
+    /// of the descriptor until its exec closes it) is waited for, not reported as held.
+    @Test func aLockThisProcessIsReleasingIsWaitedFor() throws {
+        try withTemporaryDirectory { directory in
+            let first = try DirectoryLock.acquire(directory: directory, fileSystem: fileSystem)
+            let released = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                usleep(100_000)
+                first.release()
+                released.signal()
+            }
+            let second = try DirectoryLock.acquire(directory: directory, fileSystem: fileSystem)
+            second.release()
+            released.wait()
+        }
+    }
+
     @Test func heldLockWithAnUnreadablePidReportsNilPid() throws {
         try withTemporaryDirectory { directory in
             let lock = try DirectoryLock.acquire(directory: directory, fileSystem: fileSystem)

@@ -20,6 +20,9 @@ package final class DirectoryLock: Sendable {
         case system(SystemError)
     }
 
+    /// How many 10 ms waits a lock held by this process gets before it counts as held.
+    static let ownHolderWaits = 200
+
     private init(path: String, handle: FileHandle) {
         self.path = path
         self.handle = handle
@@ -37,6 +40,7 @@ package final class DirectoryLock: Sendable {
         } catch {
             throw .system(error)
         }
+        var ownWaits = 0
         while flock(handle.descriptor, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
@@ -44,6 +48,14 @@ package final class DirectoryLock: Sendable {
                 // The holder may be mid-write; a nil pid still gives a clear answer.
                 let text = (try? handle.read(count: 32, at: 0)).map { String(decoding: $0, as: UTF8.self) }
                 let pid = text.flatMap { Int32($0.prefix { $0 != "\n" }) }
+                // Held by this very process: usually a lock it has just released, still alive
+                // for a moment in a child being spawned (the child's copy of the descriptor
+                // keeps the lock until its exec closes it). Wait up to 2 s for that to pass.
+                if pid == getpid() && ownWaits < DirectoryLock.ownHolderWaits {
+                    ownWaits += 1
+                    usleep(10_000)
+                    continue
+                }
                 handle.close()
                 throw .held(path: path, pid: pid)
             }
