@@ -305,6 +305,43 @@ struct PipelineProcessingRetryTests {
         }
     }
 
+    /// A batch that went to error output when its retries ran out goes there again after a
+    /// restart that lost that error output before it was sealed, even though the processors now
+    /// take it: delivered as data, it would land after records that were read after it (the
+    /// crash soak found such records of one key out of order across a reshard).
+    @Test func aBatchDivertedBeforeARestartIsDivertedAgain() throws {
+        try withTemporaryDirectory { root in
+            let h = try PipelineHarness(root: root)
+            try h.store.createStream(name: "clicks", shardCount: 1)
+            let definition = try PipelineHarness.simple(interval: 60, compression: "none", retry: 2)
+            try h.put(["a\n", "b\n"])
+            var runner = try h.runner(definition, processors: [Flaky(failures: 100)])
+            for _ in 0..<5 {
+                runner.step()
+                h.clock.advance(seconds: 1)
+            }
+            #expect(runner.status.counters.errorRecords["processing-failed"] == 2)
+            #expect(try h.errorDocuments().isEmpty)  // not sealed yet
+            // A restart that loses the unsealed error output; now every batch goes through.
+            runner.close()
+            try h.put(["c\n"])
+            let healthy = Flaky(failures: 0)
+            runner = try h.runner(definition, processors: [healthy])
+            runner.step()
+            h.clock.advance(seconds: 60)
+            runner.step()
+            let documents = try h.errorDocuments()
+            #expect(Set(documents.compactMap { $0["rawData"] as? String }) == ["YQo=", "Ygo="])
+            #expect(documents.allSatisfy { $0["errorCode"] as? String == "Lambda.FunctionError" })
+            #expect(documents.allSatisfy { $0["attemptsMade"] as? Int ?? 0 >= 2 })
+            #expect(try h.dataFiles().values.map { String(decoding: $0, as: UTF8.self) } == ["c\n"])
+            #expect(healthy.firsts == ["c\n"])  // a and b never reached the processors again
+            // Once that error output is sealed, the diversion is forgotten.
+            let marks = try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
+            #expect(marks.isEmpty)
+        }
+    }
+
     @Test func whenRetriesAreSpentTheBatchGoesToErrorOutputWithItsAttempts() throws {
         try withTemporaryDirectory { root in
             let h = try PipelineHarness(root: root)

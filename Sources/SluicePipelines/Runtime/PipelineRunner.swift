@@ -81,6 +81,11 @@ package final class PipelineRunner: @unchecked Sendable {
     /// The batches whose processing is failing, as last written to `processing-retries` in the
     /// pipeline's state directory, so a restart does not start their retry time over.
     private var retryMarks: [Int: RetryMark] = [:]
+    /// Batches whose retries ran out and went to error output, per shard, kept (in the same
+    /// file) until that error output is sealed. After a restart their records go to error
+    /// output again, cut the same way, instead of being processed anew: a batch that now went
+    /// through would reach the data files after records of child shards that followed it.
+    private var divertedBatches: [Int: [DivertedBatch]] = [:]
     private var persistedCheckpoint: Checkpoint?
     private var stagingCounter = 0
     private var lastShardRefresh = Timestamp(milliseconds: 0)
@@ -164,7 +169,7 @@ package final class PipelineRunner: @unchecked Sendable {
             throw PipelineRuntimeError("Pipeline \(definition.name): cannot create '\(stagingDirectory)': \(error)")
         }
         try loadVersion()
-        retryMarks = loadRetryMarks()
+        (retryMarks, divertedBatches) = loadRetryMarks()
         var state = try journal.load()
         let now = context.clock.now()
         if state.checkpoint == nil {
@@ -521,8 +526,11 @@ package final class PipelineRunner: @unchecked Sendable {
             // Children wait until every parent is read to its end, so each key keeps its order.
             if cursor.parents.contains(where: { cursors[$0].map { !$0.finished } ?? false }) { continue }
             if let retry = processingRetries[shard], now < retry.nextAttempt { continue }
+            // Reads are cut at the edges of batches diverted before a restart (no read-ahead).
+            let diverted = divertedBatches[shard] ?? []
+            if !diverted.isEmpty { dropAhead(shard) }
             while budget > 0 {
-                let read: ShardRead
+                var read: ShardRead
                 var computed: ProcessingJob?
                 var fromAhead = false
                 let position = cursors[shard]!.position
@@ -532,14 +540,18 @@ package final class PipelineRunner: @unchecked Sendable {
                     fromAhead = true
                 } else {
                     read = try readShard(shard, from: position, limit: min(budget, 1000))
+                    if !diverted.isEmpty { read = Self.cut(read, at: diverted) }
                 }
-                if !read.records.isEmpty {
+                let redivert = diverted.first { $0.contains(read.records.first?.sequenceNumber.position) }
+                if !read.records.isEmpty && redivert == nil {
                     if let worker {
                         // The processors start on this batch, then on the next one (read now),
                         // which they work on while this thread routes this one. At most two
                         // shards have a batch read ahead, so the memory held stays bounded
                         // however many shards the stream has.
-                        let readsAhead = !read.caughtUp && !read.reachedShardEnd && pending.isEmpty && ahead.count < Self.maximumReadAhead
+                        let readsAhead =
+                            !read.caughtUp && !read.reachedShardEnd && pending.isEmpty && ahead.count < Self.maximumReadAhead
+                            && diverted.isEmpty
                         if computed == nil {
                             // Without a batch behind it this thread only waits: a pure chain may
                             // then use several threads (with one, it runs beside the routing).
@@ -561,9 +573,11 @@ package final class PipelineRunner: @unchecked Sendable {
                             }
                         }
                     }
+                }
+                if !read.records.isEmpty {
                     let result = computed?.wait()
                     if case .failure? = result { dropAhead(shard) }  // not run: read again after this one
-                    guard try process(read.records, shard: shard, now: now, computed: result) else {
+                    guard try process(read.records, shard: shard, now: now, computed: result, redivert: redivert) else {
                         // Processing failed: this shard's batch is read again when its retry is
                         // due; until then its first record is the oldest undelivered one.
                         let first = read.records[0].arrival
@@ -641,12 +655,20 @@ package final class PipelineRunner: @unchecked Sendable {
     /// backoff for `retry.durationInSeconds`, then its records go to error output as
     /// `processing-failed` with the number of attempts.
     private func process(
-        _ records: [StoredRecord], shard: Int, now: Timestamp, computed: Result<[ProcessorChain.Outputs], ProcessorFailure>? = nil
+        _ records: [StoredRecord], shard: Int, now: Timestamp, computed: Result<[ProcessorChain.Outputs], ProcessorFailure>? = nil,
+        redivert: DivertedBatch? = nil
     ) throws(PipelineRuntimeError) -> Bool {
         var results: [ProcessorChain.Outputs]
         var attemptsMade = 1
         var batchFailed = false
         let retry = processingRetries[shard]
+        if let redivert {
+            // Went to error output before a restart (its read is cut to lie inside): again.
+            attemptsMade = redivert.attempts
+            batchFailed = true
+            let message = "Processing failed \(redivert.attempts) time(s) before the service restarted, and the batch went to error output then."
+            results = records.map { [ProcessorChain.Output(outcome: .failed(code: redivert.code, message: message), raw: $0.data)] }
+        } else {
         do {
             if let computed {
                 results = try computed.get()
@@ -678,10 +700,16 @@ package final class PipelineRunner: @unchecked Sendable {
             }
             logger.log(.error, "processing failed; the batch goes to error output", ["attempts": "\(attempts)", "error": "\(error)"])
             processingRetries[shard] = nil
-            setRetryMark(nil, shard: shard)
+            retryMarks[shard] = nil
+            divertedBatches[shard, default: []].append(
+                DivertedBatch(
+                    first: records.first!.sequenceNumber.position, last: records.last!.sequenceNumber.position, attempts: attempts,
+                    code: error.code))
+            saveRetryMarks()
             attemptsMade = attempts
             batchFailed = true
             results = records.map { [ProcessorChain.Output(outcome: .failed(code: error.code, message: error.message), raw: $0.data)] }
+        }
         }
         for (index, record) in records.enumerated() {
             counters.incomingRecords += 1
@@ -1165,6 +1193,7 @@ package final class PipelineRunner: @unchecked Sendable {
         }
         journalState.apply(.checkpoint(checkpoint))
         persistedCheckpoint = checkpoint
+        forgetSealedDiversions(checkpoint)
         try updateRetentionFloors()
         try compactIfNeeded(force: false)
     }
@@ -1203,7 +1232,14 @@ package final class PipelineRunner: @unchecked Sendable {
     private func setRetryMark(_ mark: RetryMark?, shard: Int) {
         guard retryMarks[shard] != mark else { return }
         retryMarks[shard] = mark
-        let text = retryMarks.keys.sorted().map { retryMarks[$0]!.line(shard: $0) }.joined()
+        saveRetryMarks()
+    }
+
+    /// Writes `processing-retries`: failing batches, then diverted ones.
+    private func saveRetryMarks() {
+        let text =
+            retryMarks.keys.sorted().map { retryMarks[$0]!.line(shard: $0) }.joined()
+            + divertedBatches.keys.sorted().flatMap { shard in divertedBatches[shard]!.map { $0.line(shard: shard) } }.joined()
         do {
             try context.fileSystem.writeAtomically(Array(text.utf8), to: retryMarksPath)
         } catch {
@@ -1211,17 +1247,58 @@ package final class PipelineRunner: @unchecked Sendable {
         }
     }
 
-    private func loadRetryMarks() -> [Int: RetryMark] {
-        guard context.fileSystem.mayExist(retryMarksPath), let bytes = try? context.fileSystem.readFile(retryMarksPath) else { return [:] }
+    /// Forgets diverted batches whose error output is sealed (the checkpoint is past them).
+    private func forgetSealedDiversions(_ checkpoint: Checkpoint) {
+        var changed = false
+        for (shard, batches) in divertedBatches {
+            let kept = batches.filter { batch in
+                guard !checkpoint.finished.contains(shard), let sealedUpTo = checkpoint.positions[shard] else { return false }
+                return sealedUpTo <= batch.last
+            }
+            if kept.count != batches.count {
+                divertedBatches[shard] = kept.isEmpty ? nil : kept
+                changed = true
+            }
+        }
+        if changed { saveRetryMarks() }
+    }
+
+    private func loadRetryMarks() -> ([Int: RetryMark], [Int: [DivertedBatch]]) {
+        guard context.fileSystem.mayExist(retryMarksPath), let bytes = try? context.fileSystem.readFile(retryMarksPath) else { return ([:], [:]) }
         var marks: [Int: RetryMark] = [:]
+        var diverted: [Int: [DivertedBatch]] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            if let (shard, batch) = DivertedBatch.parse(line) {
+                diverted[shard, default: []].append(batch)
+                continue
+            }
             guard let (shard, mark) = RetryMark.parse(line) else {
                 logger.log(.warning, "ignoring an unreadable line of processing-retries", ["line": String(line.prefix(200))])
                 continue
             }
             marks[shard] = mark
         }
-        return marks
+        return (marks, diverted)
+    }
+
+    /// A read cut so that it lies wholly inside one diverted batch or wholly before the next.
+    static func cut(_ read: ShardRead, at diverted: [DivertedBatch]) -> ShardRead {
+        guard let head = read.records.first?.sequenceNumber.position else { return read }
+        let end: Int
+        if let batch = diverted.first(where: { $0.contains(head) }) {
+            end = read.records.firstIndex { $0.sequenceNumber.position > batch.last } ?? read.records.count
+        } else if let next = diverted.map(\.first).filter({ $0 > head }).min() {
+            end = read.records.firstIndex { $0.sequenceNumber.position >= next } ?? read.records.count
+        } else {
+            return read
+        }
+        guard end < read.records.count else { return read }
+        var cut = read
+        cut.records = Array(read.records[..<end])
+        cut.next = read.records[end].sequenceNumber.position
+        cut.reachedShardEnd = false
+        cut.caughtUp = false
+        return cut
     }
 
     // MARK: - Status
@@ -1400,6 +1477,38 @@ package enum ErrorOutputType {
         if code.hasPrefix("DynamicPartitioning.") { return "partitioning-failed" }
         if code.hasPrefix("Decompression.") { return "decompression-failed" }
         return "processing-failed"
+    }
+}
+
+/// A batch whose processing used up its retries and went to error output: its first and last
+/// records, the attempts made and the failure's code. One line of `processing-retries`:
+/// `diverted <shard> <first packed position> <last packed position> <attempts> <code>`.
+struct DivertedBatch: Equatable {
+    var first: ShardPosition
+    var last: ShardPosition
+    var attempts: Int
+    var code: String
+
+    func contains(_ position: ShardPosition?) -> Bool {
+        guard let position else { return false }
+        return first <= position && position <= last
+    }
+
+    func line(shard: Int) -> String {
+        "diverted \(shard) \(first.packed) \(last.packed) \(attempts) \(code.isEmpty ? "-" : String(code.map { $0 == " " ? "_" : $0 }))\n"
+    }
+
+    static func parse(_ line: Substring) -> (Int, DivertedBatch)? {
+        let fields = line.split(separator: " ")
+        guard fields.count == 6, fields[0] == "diverted", let shard = Int(fields[1]), let first = UInt64(fields[2]),
+            let last = UInt64(fields[3]), let attempts = Int(fields[4]), shard >= 0, attempts >= 1
+        else { return nil }
+        return (
+            shard,
+            DivertedBatch(
+                first: ShardPosition(packed: first), last: ShardPosition(packed: last), attempts: attempts,
+                code: fields[5] == "-" ? "" : String(fields[5]))
+        )
     }
 }
 
