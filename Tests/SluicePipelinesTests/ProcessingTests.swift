@@ -276,6 +276,11 @@ struct PipelineProcessingRetryTests {
 
     /// A restart does not start a failing batch's retry time over: with restarts more frequent
     /// than retry.durationInSeconds, a batch that always fails still reaches error output.
+    /// The pipeline's `processing-retries` file.
+    private static func retryMarks(_ root: String) throws -> String {
+        try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
+    }
+
     @Test func aRestartKeepsAFailingBatchsRetryTime() throws {
         try withTemporaryDirectory { root in
             let h = try PipelineHarness(root: root)
@@ -300,8 +305,7 @@ struct PipelineProcessingRetryTests {
             #expect(documents.allSatisfy { $0["attemptsMade"] as? Int == 4 })
             #expect(try h.dataFiles().isEmpty)
             // The mark is cleared once the batch is in error output.
-            let marks = try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
-            #expect(marks.isEmpty)
+            #expect(try Self.retryMarks(root).isEmpty)
         }
     }
 
@@ -337,8 +341,7 @@ struct PipelineProcessingRetryTests {
             #expect(try h.dataFiles().values.map { String(decoding: $0, as: UTF8.self) } == ["c\n"])
             #expect(healthy.firsts == ["c\n"])  // a and b never reached the processors again
             // Once that error output is sealed, the diversion is forgotten.
-            let marks = try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
-            #expect(marks.isEmpty)
+            #expect(try Self.retryMarks(root).isEmpty)
         }
     }
 

@@ -388,15 +388,21 @@ import Testing
         }
     }
 
+    /// A store on `<dir>/data` whose segment syncs go through `gate`, with a one-shard stream "s".
+    private static func store(_ dir: String, gate: SyncGate) throws -> StreamStore {
+        var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
+        configuration.fileSystem = FileSystem(faults: gate)
+        configuration.creationDelayMilliseconds = 0
+        let store = try StreamStore(configuration)
+        try store.createStream(name: "s", shardCount: 1)
+        return store
+    }
+
     @Test func appendsOfOneBurstAreMadeDurableByOneSyncAfterTheBurst() throws {
         try withTemporaryDirectory { dir in
             let counter = SyncGate(open: true)
-            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
-            configuration.fileSystem = FileSystem(faults: counter)
-            configuration.creationDelayMilliseconds = 0
-            let store = try StreamStore(configuration)
+            let store = try Self.store(dir, gate: counter)
             defer { store.close() }
-            try store.createStream(name: "s", shardCount: 1)
             // A first record outside any burst: synced at once (and starts the shard's syncer).
             _ = try store.putRecord(stream: "s", partitionKey: "k", data: [0])
             let before = counter.syncs
@@ -427,12 +433,8 @@ import Testing
     @Test func aSyncerWaitsForABurstStillBeingWritten() throws {
         try withTemporaryDirectory { dir in
             let gate = SyncGate(open: false)
-            var configuration = StreamStoreConfiguration(dataDirectory: dir + "/data")
-            configuration.fileSystem = FileSystem(faults: gate)
-            configuration.creationDelayMilliseconds = 0
-            let store = try StreamStore(configuration)
+            let store = try Self.store(dir, gate: gate)
             defer { store.close() }
-            try store.createStream(name: "s", shardCount: 1)
             let acknowledged = ConditionLock<[String]>([])
             func put(_ name: String) throws {
                 try store.putRecord(stream: "s", partitionKey: "k", data: Array(name.utf8)) { result in
