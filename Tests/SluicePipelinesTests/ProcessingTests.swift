@@ -281,13 +281,19 @@ struct PipelineProcessingRetryTests {
         try String(contentsOfFile: root + "/data/pipelines/clicks/processing-retries", encoding: .utf8)
     }
 
+    /// A one-shard pipeline holding records a and b, whose processor fails every batch.
+    private static func failingPipeline(_ root: String, retry: Int) throws -> (PipelineHarness, PipelineDefinition, PipelineRunner) {
+        let h = try PipelineHarness(root: root)
+        try h.store.createStream(name: "clicks", shardCount: 1)
+        let definition = try PipelineHarness.simple(interval: 60, compression: "none", retry: retry)
+        try h.put(["a\n", "b\n"])
+        return (h, definition, try h.runner(definition, processors: [Flaky(failures: 100)]))
+    }
+
     @Test func aRestartKeepsAFailingBatchsRetryTime() throws {
         try withTemporaryDirectory { root in
-            let h = try PipelineHarness(root: root)
-            try h.store.createStream(name: "clicks", shardCount: 1)
-            let definition = try PipelineHarness.simple(interval: 60, compression: "none", retry: 10)
-            try h.put(["a\n", "b\n"])
-            var runner = try h.runner(definition, processors: [Flaky(failures: 100)])
+            let (h, definition, first) = try Self.failingPipeline(root, retry: 10)
+            var runner = first
             runner.step()  // t = 0: the first failure
             for _ in 0..<3 {
                 // A restart every 4 s: each new runner's first attempt fails again.
@@ -315,11 +321,8 @@ struct PipelineProcessingRetryTests {
     /// crash soak found such records of one key out of order across a reshard).
     @Test func aBatchDivertedBeforeARestartIsDivertedAgain() throws {
         try withTemporaryDirectory { root in
-            let h = try PipelineHarness(root: root)
-            try h.store.createStream(name: "clicks", shardCount: 1)
-            let definition = try PipelineHarness.simple(interval: 60, compression: "none", retry: 2)
-            try h.put(["a\n", "b\n"])
-            var runner = try h.runner(definition, processors: [Flaky(failures: 100)])
+            let (h, definition, first) = try Self.failingPipeline(root, retry: 2)
+            var runner = first
             for _ in 0..<5 {
                 runner.step()
                 h.clock.advance(seconds: 1)
